@@ -1,0 +1,48 @@
+"""Command-line entry point: argument parsing and rendering only; the work is in the library."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from leaksleuth.commands import all_commands
+from leaksleuth.errors import LeakSleuthError
+
+EXIT_USAGE_OR_TARGET = 3
+
+
+def build_cli() -> click.Group:
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="leaksleuth")
+    def cli() -> None:
+        """Find, measure and pinpoint memory leaks in Node.js servers."""
+
+    for command in all_commands():
+        cli.add_command(command)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (never raises for known errors)."""
+    err = Console(stderr=True)
+    try:
+        result = build_cli().main(args=argv, prog_name="leaksleuth", standalone_mode=False)
+    except LeakSleuthError as exc:
+        err.print(f"[bold red]leaksleuth:[/] {exc}", highlight=False)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("[bold red]leaksleuth:[/] interrupted")
+        return 130
+    except click.ClickException as exc:
+        err.print(f"[bold red]leaksleuth:[/] {exc.format_message()}", highlight=False)
+        return EXIT_USAGE_OR_TARGET
+    except KeyboardInterrupt:
+        err.print("[bold red]leaksleuth:[/] interrupted")
+        return 130
+    return int(result) if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())
