@@ -1,0 +1,99 @@
+"""Options shared by the commands that drive load into a target."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from leaksleuth.errors import UsageError
+from leaksleuth.protocol import LoadSpec, ProtocolSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BY_VERDICT = {"no leak": 0, "leak": 1, "inconclusive": 2}
+
+
+def load_options(f: F) -> F:
+    for decorator in reversed(
+        [
+            click.option("--url", "urls", multiple=True, required=True, help="URL to request (repeat for round-robin)."),
+            click.option("--pid", type=int, default=None, help="Attach to a running Node process instead of launching."),
+            click.option("-c", "--concurrency", default=8, show_default=True, help="Requests in flight."),
+            click.option("--requests", "requests_per_round", default=0, help="Requests per round (0: about 1 s of load)."),
+            click.option("--rounds", "max_rounds", default=30, show_default=True, help="Most rounds."),
+            click.option("--min-rounds", default=6, show_default=True),
+            click.option("--warmup", "warmup_requests", default=300, show_default=True, help="Warm-up requests (cost reported apart)."),
+            click.option("--threshold", default=1024.0, show_default=True, help="Bytes/request that count as a leak."),
+            click.option("--budget", "time_budget", default=60.0, show_default=True, help="Seconds of rounds at most."),
+            click.option("--vary-query", is_flag=True, help="Add ?leaksleuth=<n> so URL-keyed caches are exercised."),
+            click.option("-H", "--header", "headers", multiple=True, help="Extra header 'Name: value'."),
+            click.option("--ready-timeout", default=30.0, show_default=True, help="Seconds to wait for the URL's port."),
+            click.option("--log", "log_file", type=click.Path(path_type=Path), default=None, help="Where the target's output goes."),
+            click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the result as JSON."),
+            click.argument("command", nargs=-1, type=click.UNPROCESSED),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def parse_headers(headers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    parsed = []
+    for h in headers:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"bad header {h!r}: use 'Name: value'")
+        parsed.append((name.strip(), value.strip()))
+    return tuple(parsed)
+
+
+def specs_from(kw: dict[str, Any]) -> tuple[LoadSpec, ProtocolSpec]:
+    load = LoadSpec(
+        urls=tuple(kw["urls"]),
+        concurrency=kw["concurrency"],
+        vary_query=kw["vary_query"],
+        headers=parse_headers(kw["headers"]),
+    )
+    if kw["min_rounds"] < 3 or kw["max_rounds"] < kw["min_rounds"]:
+        raise UsageError("need --min-rounds ≥ 3 and --rounds ≥ --min-rounds")
+    spec = ProtocolSpec(
+        warmup_requests=kw["warmup_requests"],
+        requests_per_round=kw["requests_per_round"],
+        min_rounds=kw["min_rounds"],
+        max_rounds=kw["max_rounds"],
+        threshold=kw["threshold"],
+        time_budget=kw["time_budget"],
+    )
+    return load, spec
+
+
+def check_target(command: tuple[str, ...], pid: int | None) -> None:
+    if pid is None and not command:
+        raise UsageError("give the command to launch after --, or --pid of a running process")
+    if pid is not None and command:
+        raise UsageError("give either a command or --pid, not both")
+
+
+def finite(value: Any) -> Any:
+    """JSON has no Infinity: an unbounded interval end becomes null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def write_json(path: Path | None, data: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(finite(data), indent=2))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc

@@ -1,0 +1,53 @@
+"""`leaksleuth measure`: bytes per request, with a confidence interval and a verdict."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from leaksleuth.commands._options import EXIT_BY_VERDICT, check_target, load_options, specs_from, write_json
+from leaksleuth.errors import TargetExited
+from leaksleuth.measure import measure_command, measure_pid
+from leaksleuth.report.model import Measurement
+from leaksleuth.report.terminal import render_measurement, render_progress
+
+
+def run_measure(kw: dict[str, Any], console: Console) -> Measurement:
+    """Shared by `measure` and `demo`: run, render progress, return the measurement."""
+    check_target(kw["command"], kw["pid"])
+    load, spec = specs_from(kw)
+    progress = lambda p: render_progress(console, p)  # noqa: E731
+    if kw["pid"] is not None:
+        return asyncio.run(measure_pid(kw["pid"], load, spec, on_progress=progress))
+    log_file: Path | None = kw["log_file"]
+    return asyncio.run(
+        measure_command(list(kw["command"]), load, spec, ready_timeout=kw["ready_timeout"],
+                        log_file=log_file, on_progress=progress, env=kw.get("env"), cwd=kw.get("cwd"))
+    )
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@load_options
+def measure(**kw: Any) -> int:
+    """Measure heap growth per request of a Node service (launch `-- CMD` or attach `--pid`).
+
+    Exit code: 0 no leak, 1 leak, 2 inconclusive, 3 usage or target error.
+    """
+    console = Console()
+    try:
+        m = run_measure(kw, console)
+    except TargetExited as exc:
+        if exc.partial is not None:
+            render_measurement(console, exc.partial)
+            write_json(kw["json_file"], exc.partial.to_json())
+        raise
+    render_measurement(console, m)
+    write_json(kw["json_file"], m.to_json())
+    return EXIT_BY_VERDICT[m.verdict]
+
+
+commands = [measure]

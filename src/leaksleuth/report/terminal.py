@@ -1,0 +1,71 @@
+"""Render reports on a terminal (rich). Every renderer takes a Console, so tests can capture it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from leaksleuth.protocol import Progress
+from leaksleuth.report.model import Measurement
+from leaksleuth.report.units import fmt_bytes
+
+VERDICT_STYLE = {"leak": "bold red", "no leak": "bold green", "inconclusive": "bold yellow"}
+
+
+def _ci(ci: tuple[float, float]) -> str:
+    return f"[{fmt_bytes(ci[0])}, {fmt_bytes(ci[1])}]"
+
+
+def render_progress(console: Console, p: Progress) -> None:
+    """One line per step, like the seed's memory printer."""
+    heaps = "  ".join(f"{pid}: {fmt_bytes(h)}" for pid, h in p.heap_used.items())
+    if p.phase == "round":
+        slope = f"  now {fmt_bytes(p.bytes_per_request or 0.0, signed=True)}/req" if p.bytes_per_request is not None else ""
+        console.print(
+            f"[dim]round {p.round:>2}[/]  {p.requests:>7} req  {p.requests_per_second:>6.0f} req/s  heap {heaps}{slope}",
+            highlight=False,
+        )
+    else:
+        console.print(f"[dim]{p.phase:>8}[/]  {p.requests:>7} req  heap {heaps}", highlight=False)
+
+
+def render_measurement(console: Console, m: Measurement) -> None:
+    table = Table(title="Memory per request (after GC, code space excluded)", title_justify="left")
+    for col in ("pid", "role", "serves", "warm-up", "heap/req", "95% CI", "code/req", "rss/req", "external/req", "verdict"):
+        table.add_column(col, justify="right" if col not in ("role", "verdict") else "left")
+    for p in m.processes:
+        table.add_row(
+            str(p.pid),
+            f"{p.role} {p.title}",
+            "yes" if p.serving else "",
+            fmt_bytes(p.warmup_bytes),
+            fmt_bytes(p.bytes_per_request, signed=True),
+            _ci(p.ci95),
+            fmt_bytes(p.code_bytes_per_request, signed=True),
+            fmt_bytes(p.rss_bytes_per_request, signed=True),
+            fmt_bytes(p.external_bytes_per_request, signed=True),
+            f"[{VERDICT_STYLE[p.verdict]}]{p.verdict}[/]",
+        )
+    table.add_row(
+        "total", "serving processes", "", fmt_bytes(m.warmup_bytes),
+        fmt_bytes(m.bytes_per_request, signed=True), _ci(m.ci95),
+        fmt_bytes(m.code_bytes_per_request, signed=True), fmt_bytes(m.rss_bytes_per_request, signed=True),
+        fmt_bytes(m.external_bytes_per_request, signed=True),
+        f"[{VERDICT_STYLE[m.verdict]}]{m.verdict}[/]", style="bold",
+    )
+    console.print(table)
+    grown = {k: v for k, v in m.handles_per_request.items() if abs(v) >= 0.05}
+    if grown:
+        console.print("Gained per request: " + ", ".join(f"{v:+.2f} {k}" for k, v in sorted(grown.items())))
+    load = m.load
+    console.print(
+        f"Requests: {m.requests} in {m.rounds} rounds, {m.errors} errors, "
+        f"{load.requests_per_second:.0f} req/s, latency p50 {load.latency_ms_p50:.1f} ms p99 {load.latency_ms_p99:.1f} ms, "
+        f"{m.seconds:.1f} s",
+        highlight=False,
+    )
+    if not m.complete:
+        console.print("[bold yellow]Partial result: the target ended before the run finished.[/]")
+    console.print(f"Verdict: [{VERDICT_STYLE[m.verdict]}]{m.verdict}[/] — {m.advice}", highlight=False)
+    if m.log_file:
+        console.print(f"[dim]Target output: {m.log_file}[/]", highlight=False)

@@ -1,0 +1,151 @@
+"""Attach to a running Node process (and its Node children) that was started without --inspect.
+
+SIGUSR1 makes Node open its inspector on 127.0.0.1:9229. We then move that inspector to a
+random loopback port, so 9229 is free again (for the next child, or for the user), and close
+what we opened when we are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+from leaksleuth.errors import TargetError
+from leaksleuth.inspector import InspectorSession
+from leaksleuth.target.discover import NodeProcess, listening_ports, port_owner
+
+DEFAULT_PORT = 9229
+INSPECT_PORT = re.compile(r"--inspect(?:-brk|-port)?=(?:[\w.\-\[\]:]*:)?(\d+)")
+
+
+def _is_node(proc: psutil.Process) -> bool:
+    try:
+        exe = os.path.basename(proc.exe() or "")
+        first = os.path.basename((proc.cmdline() or [""])[0])
+    except psutil.Error:
+        return False
+    return exe.startswith("node") or first.startswith("node")
+
+
+def node_tree(pid: int) -> list[psutil.Process]:
+    """The process and its Node descendants; a clear error if it is not Node."""
+    try:
+        root = psutil.Process(pid)
+        name = root.name()
+    except psutil.NoSuchProcess as exc:
+        raise TargetError(f"no process with pid {pid}") from exc
+    except psutil.AccessDenied as exc:
+        raise TargetError(f"not allowed to inspect pid {pid}") from exc
+    if not _is_node(root):
+        raise TargetError(f"pid {pid} is not a Node process (it is {name!r})")
+    return [root, *[c for c in root.children(recursive=True) if _is_node(c)]]
+
+
+async def _ws_url(port: int) -> str:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+            targets = json.loads(await resp.text())
+    return str(targets[0]["webSocketDebuggerUrl"])
+
+
+async def _wait_listening(pid: int, port: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port in listening_ports(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _move_to_random_port(url: str) -> str:
+    """Reopen the inspector of the process behind `url` on a random loopback port."""
+    fd, name = tempfile.mkstemp(prefix="leaksleuth-url-")
+    os.close(fd)
+    out = Path(name)
+    session = await InspectorSession.connect(url)
+    try:
+        await session.evaluate(
+            "(() => { const i = require('inspector'), fs = require('fs');"
+            " setTimeout(() => { i.close(); i.open(0, '127.0.0.1', false);"
+            f" fs.writeFileSync({json.dumps(str(out))}, i.url()); }}, 50); return true; }})()"
+        )
+    finally:
+        await session.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        text = out.read_text().strip()
+        if text:
+            out.unlink(missing_ok=True)
+            return text
+        await asyncio.sleep(0.05)
+    out.unlink(missing_ok=True)
+    raise TargetError("the target did not reopen its inspector")
+
+
+async def open_inspector(proc: psutil.Process) -> tuple[str, bool]:
+    """(websocket URL, opened by us) for one Node process."""
+    cmd = " ".join(proc.cmdline())
+    match = INSPECT_PORT.search(cmd)
+    if match and int(match.group(1)) in listening_ports(proc.pid):
+        return await _ws_url(int(match.group(1))), False
+    owner = port_owner(DEFAULT_PORT)
+    if owner is not None and owner != proc.pid:
+        raise TargetError(
+            f"port {DEFAULT_PORT} (Node's inspector port for SIGUSR1) is taken by pid {owner}; "
+            "free it and try again"
+        )
+    if owner != proc.pid:
+        os.kill(proc.pid, signal.SIGUSR1)
+        if not await _wait_listening(proc.pid, DEFAULT_PORT):
+            raise TargetError(f"pid {proc.pid} did not open its inspector after SIGUSR1")
+    return await _move_to_random_port(await _ws_url(DEFAULT_PORT)), True
+
+
+async def attach(pid: int) -> tuple[list[NodeProcess], list[str]]:
+    """Inspector URLs of pid and its Node children; also the URLs we opened (to close later)."""
+    found: list[NodeProcess] = []
+    opened: list[str] = []
+    for proc in node_tree(pid):
+        url, ours = await open_inspector(proc)
+        if ours:
+            opened.append(url)
+        found.append(
+            NodeProcess(
+                pid=proc.pid,
+                ppid=proc.ppid(),
+                inspector_url=url,
+                argv=tuple(proc.cmdline()),
+                cluster_worker="NODE_UNIQUE_ID" in _environ(proc),
+            )
+        )
+    return found, opened
+
+
+def _environ(proc: psutil.Process) -> dict[str, str]:
+    try:
+        return proc.environ()
+    except psutil.Error:
+        return {}
+
+
+async def close_inspectors(urls: list[str]) -> None:
+    """Close inspectors we opened, so the process is left as we found it."""
+    for url in urls:
+        try:
+            session = await InspectorSession.connect(url, timeout=3)
+        except Exception:  # noqa: BLE001 - the process may be gone; nothing to undo
+            continue
+        try:
+            await session.evaluate("setTimeout(() => require('inspector').close(), 10), true")
+        except Exception:  # noqa: BLE001
+            pass
+        await session.close()

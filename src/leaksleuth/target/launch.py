@@ -1,0 +1,173 @@
+"""Start the user's command with an inspector in every Node process, own its process tree.
+
+The command runs in its own session/process group; `stop()` ends the group and any
+descendant that left it, on normal exit, error and Ctrl-C alike (and at interpreter exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+from leaksleuth.errors import TargetError
+from leaksleuth.target.discover import NodeProcess, read_announcements
+
+ANNOUNCE_JS = Path(__file__).with_name("announce.js")
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        sig = signal.Signals(-returncode)
+        hint = " (out of memory? the OOM killer sends SIGKILL)" if sig == signal.SIGKILL else ""
+        return f"was killed by {sig.name}{hint}"
+    return f"exited with code {returncode}"
+
+
+class LaunchedTarget:
+    """The user's command, started by us; a context manager that always cleans up."""
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        if not command:
+            raise TargetError("no command given to launch")
+        self.command = command
+        self.cwd = cwd
+        self.extra_env = env or {}
+        self._announce_dir = Path(tempfile.mkdtemp(prefix="leaksleuth-announce-"))
+        self.log_file = log_file or self._announce_dir / "target.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._known: dict[int, psutil.Process] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> LaunchedTarget:
+        exe = self.command[0]
+        cwd = str(self.cwd) if self.cwd else None
+        if shutil.which(exe, path=self._env().get("PATH")) is None and not (
+            os.sep in exe and os.path.exists(os.path.join(cwd or ".", exe))
+        ):
+            raise TargetError(f"command not found: {exe}")
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self._proc = subprocess.Popen(
+                self.command,
+                cwd=cwd,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TargetError(f"cannot start {shlex.join(self.command)}: {exc.strerror}") from exc
+        finally:
+            log.close()
+        atexit.register(self.stop)
+        return self
+
+    def __enter__(self) -> LaunchedTarget:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        preload = f"--require {shlex.quote(str(ANNOUNCE_JS))}"
+        env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
+        env["LEAKSLEUTH_ANNOUNCE_DIR"] = str(self._announce_dir)
+        return env
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
+    def exit_description(self) -> str | None:
+        """None while the root process runs, else how it ended."""
+        if self._proc is None:
+            return None
+        code = self._proc.poll()
+        return None if code is None else describe_exit(code)
+
+    def tree(self) -> list[psutil.Process]:
+        """The root and all its descendants that are still alive (remembered for clean-up)."""
+        if self._proc is None:
+            return []
+        try:
+            root = psutil.Process(self._proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        for p in procs:
+            self._known.setdefault(p.pid, p)
+        return procs
+
+    def node_processes(self) -> list[NodeProcess]:
+        """Announced Node processes that belong to our tree and still run."""
+        in_tree = {p.pid for p in self.tree()}
+        return [p for p in read_announcements(self._announce_dir) if p.pid in in_tree]
+
+    def tail_log(self, lines: int = 5) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+    # -- clean-up ----------------------------------------------------------------------------
+    def stop(self, timeout: float = 5.0) -> None:
+        """End every process we started: SIGTERM the group, then SIGKILL what remains."""
+        if self._proc is None:
+            return
+        procs = self.tree() + [p for p in self._known.values() if _alive(p)]
+        pgid = self._proc.pid
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pgid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            for p in procs:
+                try:
+                    p.send_signal(sig)
+                except psutil.Error:
+                    pass
+            deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 2.0)
+            while time.monotonic() < deadline and any(_alive(p) for p in procs):
+                time.sleep(0.05)
+            if not any(_alive(p) for p in procs):
+                break
+        try:
+            self._proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in self._announce_dir.glob("*.json*"):
+            f.unlink(missing_ok=True)
+        atexit.unregister(self.stop)
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
