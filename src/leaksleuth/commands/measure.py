@@ -13,7 +13,7 @@ from leaksleuth.commands._options import EXIT_BY_VERDICT, check_target, load_opt
 from leaksleuth.errors import TargetExited
 from leaksleuth.measure import measure_command, measure_pid
 from leaksleuth.report.model import Measurement
-from leaksleuth.report.terminal import render_measurement, render_progress
+from leaksleuth.report.terminal import make_console, render_measurement, render_progress
 
 
 def run_measure(kw: dict[str, Any], console: Console) -> Measurement:
@@ -37,7 +37,7 @@ def measure(**kw: Any) -> int:
 
     Exit code: 0 no leak, 1 leak, 2 inconclusive, 3 usage or target error.
     """
-    console = Console()
+    console = make_console()
     try:
         m = run_measure(kw, console)
     except TargetExited as exc:

@@ -69,3 +69,11 @@ def render_measurement(console: Console, m: Measurement) -> None:
     console.print(f"Verdict: [{VERDICT_STYLE[m.verdict]}]{m.verdict}[/] — {m.advice}", highlight=False)
     if m.log_file:
         console.print(f"[dim]Target output: {m.log_file}[/]", highlight=False)
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that stays wide enough for the tables when output goes to a file or pipe."""
+    import sys
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 140)

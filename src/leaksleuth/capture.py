@@ -1,0 +1,144 @@
+"""Heap snapshot capture over the inspector: headroom check, GC, chunks streamed to disk.
+
+A snapshot freezes the target and costs it ~8–9× its JS heap in native memory while V8 builds
+it (measured; see shared notes §6), so we refuse when that could push it over its limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from leaksleuth.errors import HeadroomError, InspectorError
+from leaksleuth.inspector import InspectorSession
+from leaksleuth.probe import collect_garbage, read_memory
+from leaksleuth.report.units import fmt_bytes
+
+SNAPSHOT_COST_FACTOR = 9.0  # peak extra RSS ≈ 9 × heap used
+SECRETS_WARNING = "heap snapshots contain everything in memory (tokens, cookies, passwords): keep them private"
+
+
+@dataclass(frozen=True)
+class Headroom:
+    needed: int
+    available: int
+    limit_source: str
+
+    @property
+    def enough(self) -> bool:
+        return self.available >= self.needed
+
+
+def cgroup_available(pid: int) -> tuple[int, str] | None:
+    """Bytes left under the process's cgroup v2/v1 memory limit, if it has one."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        base = Path("/sys/fs/cgroup") / rel.lstrip("/")
+        if controllers == "":  # v2
+            limit_file, usage_file = base / "memory.max", base / "memory.current"
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
+            limit_file, usage_file = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
+        else:
+            continue
+        try:
+            limit_text = limit_file.read_text().strip()
+            usage = int(usage_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or int(limit_text) >= 1 << 60:
+            continue
+        return int(limit_text) - usage, f"cgroup limit {fmt_bytes(int(limit_text))}"
+    return None
+
+
+def headroom(pid: int, heap_used: int, memory_limit: int | None = None) -> Headroom:
+    """What a snapshot needs against what the target can still use."""
+    needed = int(SNAPSHOT_COST_FACTOR * heap_used)
+    if memory_limit is not None:
+        try:
+            rss = psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            rss = 0
+        return Headroom(needed, memory_limit - rss, f"given limit {fmt_bytes(memory_limit)}")
+    free = psutil.virtual_memory().available
+    group = cgroup_available(pid)
+    if group is not None and group[0] < free:
+        return Headroom(needed, group[0], group[1])
+    return Headroom(needed, free, "free memory of this machine")
+
+
+async def script_urls(session: InspectorSession) -> dict[str, str]:
+    """scriptId → URL for every loaded script (Debugger.enable replays scriptParsed)."""
+    urls: dict[str, str] = {}
+    unsubscribe = session.subscribe(
+        "Debugger.scriptParsed", lambda p: urls.__setitem__(str(p["scriptId"]), p.get("url", ""))
+    )
+    try:
+        await session.send("Debugger.enable")
+        await session.send("Debugger.disable")
+    finally:
+        unsubscribe()
+    return {k: v for k, v in urls.items() if v}
+
+
+async def capture_snapshot(
+    session: InspectorSession,
+    pid: int,
+    path: Path,
+    *,
+    force: bool = False,
+    memory_limit: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """GC, then stream a DevTools-compatible .heapsnapshot to `path` (mode 0600).
+
+    Also writes `<path>.scripts.json` (script id → URL) so locations can be named offline.
+    """
+    reading = await read_memory(session, 0)
+    room = headroom(pid, reading.heap_used, memory_limit)
+    if not room.enough and not force:
+        raise HeadroomError(
+            f"a heap snapshot of pid {pid} needs about {fmt_bytes(room.needed)} more memory "
+            f"(9 × its {fmt_bytes(reading.heap_used)} heap) but only {fmt_bytes(room.available)} "
+            f"is left ({room.limit_source}); it could be OOM-killed. Use --force to take it anyway"
+        )
+    urls = await script_urls(session)
+    await collect_garbage(session)
+    tmp = path.with_name(path.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = os.fdopen(fd, "w", encoding="utf-8")
+    unsubscribe_chunk = session.subscribe("HeapProfiler.addHeapSnapshotChunk", lambda p: out.write(p["chunk"]))
+    unsubscribe_progress = session.subscribe(
+        "HeapProfiler.reportHeapSnapshotProgress",
+        lambda p: on_progress(int(p["done"]), int(p["total"])) if on_progress else None,
+    )
+    try:
+        await session.send(
+            "HeapProfiler.takeHeapSnapshot",
+            {"reportProgress": on_progress is not None, "captureNumericValue": False},
+            timeout=1800,
+        )
+    except InspectorError:
+        out.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        unsubscribe_chunk()
+        unsubscribe_progress()
+    out.close()
+    os.replace(tmp, path)
+    sidecar = path.with_name(path.name + ".scripts.json")
+    sidecar.write_text(json.dumps({"pid": pid, "time": time.time(), "scripts": urls}))
+    os.chmod(sidecar, 0o600)
+    return path
