@@ -1,0 +1,363 @@
+"""From growing owners to culprits a developer can act on: kind, readable path, source line.
+
+Each claim carries the evidence it rests on (heap growth, the retainer path, a closure's
+position recorded by V8, or a registration line found by reading the script).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+
+from leaksleuth.heap.growth import GrowthGroup, display_class, growing_groups, shortest_path_tree
+from leaksleuth.heap.locations import location_of
+from leaksleuth.heap.names import property_target
+from leaksleuth.heap.snapshot import ROOT, HeapSnapshot, is_identifier
+
+MAX_SOURCE_BYTES = 4 << 20
+
+
+@dataclass
+class Culprit:
+    """One thing that grows per request, why it stays alive, and where the code is."""
+
+    kind: str  # "object" | "timer" | "listener" | "collection"
+    bytes_per_request: float
+    objects_per_request: float
+    constructor: str
+    path: list[str]
+    location: str | None
+    evidence: list[str] = field(default_factory=list)
+    owner: str = ""
+    rank: int = 0
+    processes: list[int] = field(default_factory=list)
+
+    @property
+    def signature(self) -> tuple[str, ...]:
+        return (self.kind, self.constructor, *self.path)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rank": self.rank,
+            "kind": self.kind,
+            "bytes_per_request": self.bytes_per_request,
+            "objects_per_request": self.objects_per_request,
+            "constructor": self.constructor,
+            "path": self.path,
+            "location": self.location,
+            "evidence": self.evidence,
+            "owner": self.owner,
+            "processes": self.processes,
+        }
+
+
+# -- the path ------------------------------------------------------------------------------
+
+def tree_path(snap: HeapSnapshot, ordinal: int) -> list[tuple[int, int]]:
+    """(node, edge into it) from the root's child down to `ordinal` along the shortest-path tree."""
+    parent, _, _ = shortest_path_tree(snap)
+    weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
+    chain: list[tuple[int, int]] = []
+    node = ordinal
+    guard = 0
+    while node != ROOT and node >= 0 and guard < 10_000:
+        p = int(parent[node])
+        begin, end = int(snap.first_edge[p]), int(snap.first_edge[p + 1])
+        edges = np.flatnonzero(snap.edge_to[begin:end] == node) + begin
+        edges = [int(e) for e in edges if int(snap.edge_type[e]) not in (weak, shortcut)]
+        chain.append((node, edges[0] if edges else -1))
+        node = p
+        guard += 1
+    chain.reverse()
+    return chain
+
+
+def _scaffolding(snap: HeapSnapshot, ordinal: int) -> bool:
+    kind = snap.node_type_name(ordinal)
+    return kind in ("synthetic", "hidden") or snap.node_name_text(ordinal).startswith("system /")
+
+
+_INDEXED = {"element", "hidden"}
+
+
+def _edge_step(snap: HeapSnapshot, edge: int) -> str:
+    kind = snap.edge_type_names[int(snap.edge_type[edge])]
+    name = snap.edge_name(edge)
+    if kind in _INDEXED or (kind == "internal" and name.isdigit()):
+        return "[]"
+    if kind == "property":
+        return f".{name}" if is_identifier(name) else f"[{name!r}]"
+    if kind == "context":
+        return f"::{name}"
+    if kind == "internal":
+        return "" if name in ("elements", "table", "properties", "context", "extension") else f".<{name}>"
+    return f".<{name}>"
+
+
+def _edge_name_if_named(snap: HeapSnapshot, edge: int) -> str | None:
+    """The variable or property name of an edge, when it has one a developer wrote."""
+    if edge < 0:
+        return None
+    kind = snap.edge_type_names[int(snap.edge_type[edge])]
+    name = snap.edge_name(edge)
+    return name if kind in ("context", "property") and is_identifier(name) else None
+
+
+def owner_name(snap: HeapSnapshot, chain: list[tuple[int, int]], owner: int) -> str | None:
+    """The name the code uses for the owner: the variable or property that holds it."""
+    for node, edge in chain:
+        if node == owner:
+            return _edge_name_if_named(snap, edge)
+    return None
+
+
+def node_label(snap: HeapSnapshot, ordinal: int) -> str:
+    kind = snap.node_type_name(ordinal)
+    if kind == "closure":
+        target = property_target(snap, ordinal, "bound_function")
+        if target >= 0:
+            return f"bound {snap.node_name_text(target) or '(anonymous)'}()"
+        return f"{snap.node_name_text(ordinal) or '(anonymous)'}()"
+    if kind == "object":
+        name = snap.node_name_text(ordinal)
+        if name.startswith("global"):
+            return "(global)"
+        return display_class(snap, ordinal)
+    return snap.node(ordinal).label()
+
+
+def readable_path(snap: HeapSnapshot, chain: list[tuple[int, int]]) -> list[str]:
+    """Steps a JS developer reads: `(global)`, `.bus`, `._events`, `.tick`, `[]`, `handler()`.
+
+    Array indices become `[]` so paths of different instances cluster into one; runs of the
+    same step (linked lists: `._idlePrev._idlePrev…`) collapse into one with `…`.
+    """
+    start = 0
+    while start < len(chain) - 1 and _scaffolding(snap, chain[start][0]):
+        start += 1
+    first, into = chain[start]
+    label = node_label(snap, first)
+    name = _edge_name_if_named(snap, into)
+    steps: list[str] = [f"{name} ({label})" if name and label != "(global)" else label]
+    for index, (node, edge) in enumerate(chain[start + 1 :], start + 1):
+        text = _edge_step(snap, edge) if edge >= 0 else ""
+        if text:
+            if steps and (steps[-1] == text or steps[-1] == text + "…"):
+                steps[-1] = text + "…"
+            else:
+                steps.append(text)
+        kind = snap.node_type_name(node)
+        last = index == len(chain) - 1
+        if kind == "closure" or last:
+            steps.append(node_label(snap, node))
+    return steps
+
+
+# -- where in the code -----------------------------------------------------------------------
+
+def local_file(url: str) -> Path | None:
+    if url.startswith("file://"):
+        return Path(unquote(urlsplit(url).path))
+    if url.startswith("/"):
+        return Path(url)
+    return None
+
+
+def user_code(url: str) -> bool:
+    return bool(url) and not url.startswith("node:") and "/node_modules/" not in url and local_file(url) is not None
+
+
+def display_location(url: str, line: int, column: int, project: Path | None) -> str:
+    path = local_file(url)
+    shown = url
+    if path is not None:
+        shown = str(path)
+        if project is not None:
+            try:
+                shown = str(path.resolve().relative_to(project.resolve()))
+            except ValueError:
+                pass
+    return f"{shown}:{line}:{column}"
+
+
+def find_in_source(path: Path, pattern: re.Pattern[str]) -> tuple[int, int, str] | None:
+    """(line, column, line text) of the first match in a local script, 1-based."""
+    try:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
+            return None
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    m = pattern.search(text)
+    if m is None:
+        return None
+    line = text.count("\n", 0, m.start()) + 1
+    column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    return line, column, text.splitlines()[line - 1].strip()
+
+
+def closures_on(snap: HeapSnapshot, chain: list[tuple[int, int]]) -> list[int]:
+    """Closures along a path (bound functions resolved to their target), nearest last."""
+    found = []
+    for node, _ in chain:
+        if snap.node_name_text(node) == "system / Context":
+            found.extend(_closures_of_context(snap, node))
+        if snap.node_type_name(node) == "closure":
+            target = property_target(snap, node, "bound_function")
+            found.append(target if target >= 0 else node)
+    return found
+
+
+def _closures_of_context(snap: HeapSnapshot, context: int, most: int = 8) -> list[int]:
+    """Closures that run in this scope (a module's functions, for module-level variables)."""
+    from leaksleuth.heap.graph import retainers
+
+    first, nodes, _ = retainers(snap)
+    closure = snap.node_type_code("closure")
+    holders = nodes[int(first[context]) : int(first[context + 1])]
+    return [int(h) for h in holders if int(snap.node_type[h]) == closure][:most]
+
+
+def _user_location(snap: HeapSnapshot, closures: list[int]) -> tuple[int, str] | None:
+    for c in reversed(closures):
+        loc = location_of(snap, c)
+        if loc is not None and user_code(loc.url):
+            return c, loc.url
+    return None
+
+
+# -- putting it together ---------------------------------------------------------------------
+
+def _kind(steps: list[str], principal: str, owner_class: str) -> str:
+    if principal.startswith("Timeout") or owner_class in ("TimersList",) or any("timerListMap" in s for s in steps):
+        return "timer"
+    if "._events" in steps:
+        return "listener"
+    if owner_class in ("Map", "Set", "Array", "Object", "WeakMap"):
+        return "collection"
+    return "object"
+
+
+def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
+    """Turn a growing owner into a culprit: path from the roots, kind, source location."""
+    snap = group.snapshot
+    owner = snap.find_node(group.owner_id)
+    owner_class = snap.class_name(int(snap.class_keys()[owner])) if owner >= 0 else ""
+    chain = tree_path(snap, group.representative)
+    steps = readable_path(snap, chain)
+    kind = _kind(steps, group.principal_class, owner_class)
+    evidence = [
+        f"heap: new objects charged to {owner_class or 'an owner'} @{group.owner_id} grew "
+        + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
+        + " across the snapshots, in step with requests",
+        "path: shortest chain of strong references from the GC roots (weak edges skipped)",
+    ]
+    location: str | None = None
+    rep = group.representative
+    closures = closures_on(snap, chain)
+    if kind == "timer":
+        callback = property_target(snap, rep, "_onTimeout")
+        if callback >= 0:
+            closures.append(callback)
+            steps.append(f"._onTimeout → {node_label(snap, callback)}")
+    if kind == "listener":
+        event = steps[steps.index("._events") + 1].lstrip(".") if steps.index("._events") + 1 < len(steps) else ""
+        found = _registration(snap, closures, event, project)
+        if found:
+            location, text = found
+            evidence.append(f"source: listener registered by `{text}` (found by reading the handler's script)")
+    if kind == "collection" and location is None:
+        var = owner_name(snap, chain, owner) or _collection_name(steps)
+        found = _mutation(snap, closures, var, project) if var else None
+        if found:
+            location, text = found
+            evidence.append(f"source: `{var}` grows at `{text}` (found by reading the script that holds it)")
+    if location is None:
+        user = _user_location(snap, closures)
+        if user is not None:
+            loc = location_of(snap, user[0])
+            assert loc is not None
+            location = display_location(loc.url, loc.line, loc.column, project)
+            evidence.append(f"location: closure {node_label(snap, user[0])} defined here (V8 heap snapshot)")
+    return Culprit(
+        kind=kind,
+        bytes_per_request=group.bytes_per_request,
+        objects_per_request=group.objects_per_request,
+        constructor=group.principal_class,
+        path=steps,
+        location=location,
+        evidence=evidence,
+        owner=f"{owner_class} @{group.owner_id}",
+    )
+
+
+def _collection_name(steps: list[str]) -> str | None:
+    for s in reversed(steps):
+        if s.startswith("::") or (s.startswith(".") and is_identifier(s[1:])):
+            return s.lstrip(":.")
+    return None
+
+
+def _search_scripts(
+    snap: HeapSnapshot, closures: list[int], pattern: re.Pattern[str], project: Path | None
+) -> tuple[str, str] | None:
+    urls: list[str] = []
+    for c in reversed(closures):
+        loc = location_of(snap, c)
+        if loc is not None and user_code(loc.url) and loc.url not in urls:
+            urls.append(loc.url)
+    for url in urls:
+        path = local_file(url)
+        hit = find_in_source(path, pattern) if path else None
+        if hit:
+            return display_location(url, hit[0], hit[1], project), hit[2]
+    return None
+
+
+def _registration(snap: HeapSnapshot, closures: list[int], event: str, project: Path | None) -> tuple[str, str] | None:
+    if not event:
+        return None
+    quoted = re.escape(event)
+    pattern = re.compile(rf"""(\$on|\$once|\.on|\.once|addListener|prependListener)\s*\(\s*['"`]{quoted}['"`]""")
+    return _search_scripts(snap, closures, pattern, project)
+
+
+def _mutation(snap: HeapSnapshot, closures: list[int], var: str, project: Path | None) -> tuple[str, str] | None:
+    pattern = re.compile(rf"\b{re.escape(var)}\s*(\.(set|add|push|unshift)\s*\(|\[[^\]]+\]\s*=[^=])")
+    return _search_scripts(snap, closures, pattern, project)
+
+
+def find_culprits(
+    snapshots: list[HeapSnapshot], requests: list[float], project: Path | None = None
+) -> list[Culprit]:
+    """Culprits of one process, ranked by bytes per request."""
+    culprits = [explain(g, project) for g in growing_groups(snapshots, requests)]
+    return rank(culprits)
+
+
+def merge(per_process: dict[int, list[Culprit]]) -> list[Culprit]:
+    """Culprits of several processes (Egg workers): same path and class add up."""
+    merged: dict[tuple[str, ...], Culprit] = {}
+    for pid, culprits in per_process.items():
+        for c in culprits:
+            key = c.signature
+            if key in merged:
+                m = merged[key]
+                m.bytes_per_request += c.bytes_per_request
+                m.objects_per_request += c.objects_per_request
+                m.processes.append(pid)
+            else:
+                c.processes = [pid]
+                merged[key] = c
+    return rank(list(merged.values()))
+
+
+def rank(culprits: list[Culprit]) -> list[Culprit]:
+    culprits.sort(key=lambda c: -c.bytes_per_request)
+    for i, c in enumerate(culprits, 1):
+        c.rank = i
+    return culprits

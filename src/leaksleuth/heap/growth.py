@@ -1,0 +1,275 @@
+"""What grows per request across ≥3 snapshots of one process, and who keeps it.
+
+The idea: an object is *new* in a later snapshot if its id is not in the first one (V8 keeps
+ids stable for the life of a process). Every new object is charged to its *owner*: the nearest
+old, user-visible object above it on its shortest path from the GC roots (an Array, a Map, a
+timer list, a Vue instance). We use the shortest-path tree, not the dominator tree, because
+leaks often share what they keep (two leaking components of one page hold the same root Vue
+instance): the dominator of shared objects is a GC root, which explains nothing, while the
+shortest-path tree charges each object to exactly one owner and the shares add up. Owners are old, so their ids match across snapshots, and each owner's new bytes
+can be followed from snapshot to snapshot. A leak is an owner whose new bytes grow in step
+with the requests sent; transients vanish, and caches at a steady size stop growing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
+
+MIN_BYTES_PER_REQUEST = 32.0
+LINEARITY = (0.55, 1.8)  # accepted ratio of observed to expected growth between snapshots
+
+
+@dataclass(frozen=True)
+class OwnerGrowth:
+    """New bytes and objects charged to one owner in one snapshot."""
+
+    owner: int  # ordinal in that snapshot
+    owner_id: int
+    new_bytes: int
+    new_objects: int
+    top_objects: np.ndarray  # ordinals of the top-most new objects under the owner
+    top_primary: np.ndarray  # per top object: no other top above it
+    top_bytes: np.ndarray  # per top object: new bytes charged beneath it
+
+
+@dataclass
+class GrowthGroup:
+    """One owner that gains memory in step with requests."""
+
+    owner_id: int
+    bytes_per_request: float
+    objects_per_request: float
+    principal_class: str
+    bytes_by_snapshot: list[int]
+    representative: int  # ordinal in the last snapshot: a top object to explain
+    snapshot: HeapSnapshot = field(repr=False)
+
+
+@njit(cache=True, nogil=True)
+def _bfs_tree(first_edge, edge_to, edge_type, skip_a, skip_b, root):  # type: ignore[no-untyped-def]
+    """Breadth-first tree from the root over strong edges: parent per node, and visit order."""
+    n = first_edge.shape[0] - 1
+    parent = np.full(n, -1, dtype=np.int32)
+    order = np.empty(n, dtype=np.int32)
+    seen = np.zeros(n, dtype=np.uint8)
+    seen[root] = 1
+    parent[root] = root
+    order[0] = root
+    head, tail = 0, 1
+    while head < tail:
+        v = order[head]
+        head += 1
+        for e in range(first_edge[v], first_edge[v + 1]):
+            t = edge_type[e]
+            if t == skip_a or t == skip_b:
+                continue
+            w = edge_to[e]
+            if not seen[w]:
+                seen[w] = 1
+                parent[w] = v
+                order[tail] = w
+                tail += 1
+    return parent, order, tail
+
+
+def shortest_path_tree(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, int]:
+    """(parent, order, count) of the breadth-first tree over strong references; cached."""
+    cached = snap.cache.get("bfs_tree")
+    if cached is None:
+        weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
+        cached = _bfs_tree(snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT)
+        snap.cache["bfs_tree"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _chain_classes(parent, order, count, is_new, keys, eligible, n_keys):  # type: ignore[no-untyped-def]
+    """Per class: how many new objects hang from a new object of the same class (linked lists
+    such as Node's timer lists). Old members of such chains must not count as owners."""
+    chained = np.zeros(n_keys, dtype=np.int64)
+    for i in range(1, count):
+        v = order[i]
+        p = parent[v]
+        if is_new[v] and is_new[p] and eligible[v] and keys[v] == keys[p]:
+            chained[keys[v]] += 1
+    return chained
+
+
+@njit(cache=True, nogil=True)
+def _owners_and_tops(parent, order, count, is_new, anchorable, top_eligible, keys):  # type: ignore[no-untyped-def]
+    """One pass over the shortest-path tree, parents first.
+
+    anchor[v]: v itself if old and anchorable, else its parent's anchor (new objects' owner).
+    top[v]: for new v, the top-most new object on the way down from the owner; an object of
+    the same class as the top above it starts a top of its own (items of a linked list).
+    primary[v]: v is a top with no top above it.
+    """
+    n = parent.shape[0]
+    anchor = np.full(n, -1, dtype=np.int32)
+    top = np.full(n, -1, dtype=np.int32)
+    primary = np.zeros(n, dtype=np.uint8)
+    for i in range(count):
+        v = order[i]
+        if i == 0:
+            anchor[v] = v
+            continue
+        p = parent[v]
+        if not is_new[v]:
+            anchor[v] = v if anchorable[v] else anchor[p]
+            continue
+        anchor[v] = anchor[p]
+        above = top[p] if is_new[p] else -1
+        if top_eligible[v] and (above < 0 or keys[above] == keys[v]):
+            top[v] = v
+            primary[v] = 1 if above < 0 else 0
+        else:
+            top[v] = above
+    return anchor, top, primary
+
+
+def _type_mask(snap: HeapSnapshot, names: tuple[str, ...]) -> np.ndarray:
+    codes = [snap.node_type_code(t) for t in names if snap.node_type_code(t) >= 0]
+    return np.isin(snap.node_type, codes)
+
+
+def _system_names(snap: HeapSnapshot) -> np.ndarray:
+    """Per node: True if its name is V8 bookkeeping (`system / Context`, `(object elements)`)."""
+    flags = np.array([s.startswith("system /") or (s.startswith("(") and s.endswith(")")) for s in snap.strings], dtype=bool)
+    return flags[snap.node_name]
+
+
+def new_nodes(baseline: HeapSnapshot, later: HeapSnapshot) -> np.ndarray:
+    """Per node of `later`: True if its id did not exist in `baseline`."""
+    return ~np.isin(later.node_id, baseline.node_id, assume_unique=False)
+
+
+def owner_growth(baseline: HeapSnapshot, later: HeapSnapshot) -> dict[int, OwnerGrowth]:
+    """New bytes per owner id in `later` relative to `baseline`."""
+    parent, order, count = shortest_path_tree(later)
+    is_new = new_nodes(baseline, later).astype(np.uint8)
+    system = _system_names(later)
+    keys = later.class_keys()
+    n_keys = len(later.strings) + len(later.node_type_names)
+    user_visible = _type_mask(later, ("object", "closure", "native")) & ~system
+    top_eligible = (_type_mask(later, ("object",)) & ~system).astype(np.uint8)
+    chained = _chain_classes(parent, order, count, is_new, keys, top_eligible, n_keys)
+    anchorable = user_visible & ~((chained[keys] >= 3) & (is_new == 0))
+    anchor, top, primary = _owners_and_tops(
+        parent, order, count, is_new, anchorable.astype(np.uint8), top_eligible, keys
+    )
+    charged = (is_new == 1) & (anchor >= 0)
+    owners = anchor[charged]
+    sizes = later.node_self_size[charged].astype(np.int64)
+    uniq, inverse = np.unique(owners, return_inverse=True)
+    new_bytes = np.bincount(inverse, weights=sizes).astype(np.int64)
+    new_objects = np.bincount(inverse)
+    # bytes charged under each top object, for choosing the principal class
+    under_top = np.zeros(later.node_count, dtype=np.int64)
+    has_top = charged & (top >= 0)
+    np.add.at(under_top, top[has_top], later.node_self_size[has_top].astype(np.int64))
+    tops_mask = charged & (top == np.arange(later.node_count))
+    top_nodes = np.flatnonzero(tops_mask)
+    top_owner = anchor[top_nodes]
+    by_owner = np.argsort(top_owner, kind="stable")
+    top_nodes, top_owner = top_nodes[by_owner], top_owner[by_owner]
+    starts = np.searchsorted(top_owner, uniq, side="left")
+    ends = np.searchsorted(top_owner, uniq, side="right")
+    result: dict[int, OwnerGrowth] = {}
+    for k, owner in enumerate(uniq.tolist()):
+        if owner == ROOT:
+            continue
+        oid = int(later.node_id[owner])
+        tops = top_nodes[starts[k]:ends[k]]
+        result[oid] = OwnerGrowth(
+            owner, oid, int(new_bytes[k]), int(new_objects[k]), tops,
+            primary[tops].astype(bool), under_top[tops],
+        )
+    return result
+
+
+def display_class(snap: HeapSnapshot, ordinal: int) -> str:
+    """Class name, with the component name for Vue instances (minified builds hide the class)."""
+    from leaksleuth.heap.names import vue_component_name
+
+    base = snap.class_name(int(snap.class_keys()[ordinal]))
+    component = vue_component_name(snap, ordinal)
+    return f"{base} <{component}>" if component else base
+
+
+def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
+    """(display class, how many, representative) of the first-level new objects that weigh most."""
+    if len(g.top_objects) == 0:
+        return "(objects)", 0, -1
+    names = [display_class(snap, int(t)) for t in g.top_objects]
+    weight: dict[str, int] = {}
+    for name, primary, size in zip(names, g.top_primary.tolist(), g.top_bytes.tolist()):
+        if primary:
+            weight[name] = weight.get(name, 0) + int(size)
+    if not weight:
+        weight = {n: 1 for n in names}
+    best = max(weight, key=lambda k: weight[k])
+    members = [int(t) for t, n in zip(g.top_objects, names) if n == best]
+    dist = shortest_path_tree(snap)  # representative: the member closest to the roots
+    del dist
+    from leaksleuth.heap.graph import distances
+
+    d = distances(snap)
+    rep = min(members, key=lambda t: int(d[t]) if d[t] >= 0 else 1 << 30)
+    return best, len(members), rep
+
+
+def growing_groups(
+    snapshots: list[HeapSnapshot], requests: list[float], min_bytes_per_request: float = MIN_BYTES_PER_REQUEST
+) -> list[GrowthGroup]:
+    """Owners whose new bytes grow in step with requests over snapshots[1:], vs snapshots[0]."""
+    if len(snapshots) < 3 or len(snapshots) != len(requests):
+        raise ValueError("need at least three snapshots, each with its request count")
+    base = snapshots[0]
+    per_snapshot = [owner_growth(base, s) for s in snapshots[1:]]
+    spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
+    if np.any(spans <= 0):
+        raise ValueError("request counts must grow from snapshot to snapshot")
+    last = per_snapshot[-1]
+    groups: list[GrowthGroup] = []
+    for oid, g_last in last.items():
+        series = [p[oid].new_bytes if oid in p else 0 for p in per_snapshot]
+        rate = series[-1] / spans[-1]
+        if rate < min_bytes_per_request:
+            continue
+        # every intermediate snapshot must show its share of the growth, not a plateau
+        expected = rate * spans[:-1]
+        ratios = np.array(series[:-1], dtype=float) / np.maximum(expected, 1.0)
+        if np.any(ratios < LINEARITY[0]) or np.any(ratios > LINEARITY[1]):
+            continue
+        snap = snapshots[-1]
+        principal, count, rep = _principal(snap, g_last)
+        groups.append(
+            GrowthGroup(
+                owner_id=oid,
+                bytes_per_request=float(rate),
+                objects_per_request=count / spans[-1],
+                principal_class=principal,
+                bytes_by_snapshot=[0, *series],
+                representative=rep if rep >= 0 else g_last.owner,
+                snapshot=snap,
+            )
+        )
+    groups.sort(key=lambda g: -g.bytes_per_request)
+    return groups
+
+
+def sidecar_script_urls(path: Path) -> dict[int, str] | None:
+    """The script map leaksleuth writes beside a snapshot it captured, if present."""
+    sidecar = path.with_name(path.name + ".scripts.json")
+    try:
+        scripts = json.loads(sidecar.read_text())["scripts"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return {int(k): str(v) for k, v in scripts.items()}
