@@ -232,14 +232,27 @@ def _user_location(snap: HeapSnapshot, closures: list[int]) -> tuple[int, str] |
 
 # -- putting it together ---------------------------------------------------------------------
 
-def _kind(steps: list[str], principal: str, owner_class: str) -> str:
-    if principal.startswith("Timeout") or owner_class in ("TimersList",) or any("timerListMap" in s for s in steps):
+def _kind(snap: HeapSnapshot, chain: list[tuple[int, int]], k: int, principal: str, owner_class: str) -> str:
+    """What sort of leak, judged at the owner: its container and the edge that holds it."""
+    if principal.startswith("Timeout") or owner_class == "TimersList":
         return "timer"
-    if "._events" in steps:
+    if k > 0 and _edge_name_if_named(snap, chain[k - 1][1]) == "_events":
         return "listener"
     if owner_class in ("Map", "Set", "Array", "Object", "WeakMap"):
         return "collection"
     return "object"
+
+
+def _display_start(snap: HeapSnapshot, chain: list[tuple[int, int]], k: int) -> int:
+    """Where the shown path begins: at the last variable (context edge) or global property
+    above the owner, so a module-level `bus` reads as `bus (EventEmitter)…` rather than the
+    chain of framework objects that happens to reach that module's scope first."""
+    context = snap.edge_type_code("context")
+    for i in range(min(k, len(chain) - 1), 0, -1):
+        edge = chain[i][1]
+        if edge >= 0 and int(snap.edge_type[edge]) == context and is_identifier(snap.edge_name(edge)):
+            return i
+    return 0
 
 
 def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
@@ -248,14 +261,17 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
     owner = snap.find_node(group.owner_id)
     owner_class = snap.class_name(int(snap.class_keys()[owner])) if owner >= 0 else ""
     chain = tree_path(snap, group.representative)
-    steps = readable_path(snap, chain)
-    kind = _kind(steps, group.principal_class, owner_class)
+    k = next((i for i, (node, _) in enumerate(chain) if node == owner), len(chain) - 1)
+    start = _display_start(snap, chain, k)
+    steps = readable_path(snap, chain[start:])
+    kind = _kind(snap, chain, k, group.principal_class, owner_class)
     evidence = [
         f"heap: new objects charged to {owner_class or 'an owner'} @{group.owner_id} grew "
         + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
         + " across the snapshots, in step with requests",
-        "path: shortest chain of strong references from the GC roots (weak edges skipped)",
     ]
+    if start > 0:
+        evidence.append("path from the GC roots: " + " ".join(readable_path(snap, chain)))
     location: str | None = None
     rep = group.representative
     closures = closures_on(snap, chain)
@@ -264,18 +280,17 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
         if callback >= 0:
             closures.append(callback)
             steps.append(f"._onTimeout → {node_label(snap, callback)}")
-    if kind == "listener":
-        event = steps[steps.index("._events") + 1].lstrip(".") if steps.index("._events") + 1 < len(steps) else ""
-        found = _registration(snap, closures, event, project)
+    name = owner_name(snap, chain, owner)
+    if kind == "listener" and name:
+        found = _registration(snap, closures, name, project)
         if found:
             location, text = found
             evidence.append(f"source: listener registered by `{text}` (found by reading the handler's script)")
-    if kind == "collection" and location is None:
-        var = owner_name(snap, chain, owner) or _collection_name(steps)
-        found = _mutation(snap, closures, var, project) if var else None
+    if kind == "collection" and name:
+        found = _mutation(snap, closures, name, project)
         if found:
             location, text = found
-            evidence.append(f"source: `{var}` grows at `{text}` (found by reading the script that holds it)")
+            evidence.append(f"source: `{name}` grows at `{text}` (found by reading the script that holds it)")
     if location is None:
         user = _user_location(snap, closures)
         if user is not None:

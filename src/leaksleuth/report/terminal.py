@@ -77,3 +77,36 @@ def make_console(stderr: bool = False) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, width=None if stream.isatty() else 140)
+
+
+def render_culprits(console: Console, culprits: list["Culprit"], skipped: str | None = None) -> None:  # noqa: F821
+    """Ranked culprits: size per request, what, the clustered path, the line of code."""
+    if skipped:
+        console.print(f"[dim]Culprits: {skipped}[/]", highlight=False)
+        return
+    if not culprits:
+        console.print("[bold green]No culprit:[/] nothing in the heap grows in step with requests.")
+        return
+    console.print("[bold]Culprits[/] (what grows per request, and what keeps it alive)")
+    for c in culprits:
+        console.print(
+            f"[bold red]#{c.rank}[/]  {fmt_bytes(c.bytes_per_request, signed=True)}/request  "
+            f"({c.objects_per_request:.2f} {c.constructor} per request)  [dim]{c.kind}[/]",
+            highlight=False,
+        )
+        console.print("    " + " → ".join(_join_steps(c.path)), highlight=False, soft_wrap=True)
+        where = c.location or "location unknown"
+        console.print(f"    at [cyan]{where}[/]", highlight=False)
+        for e in c.evidence:
+            console.print(f"    [dim]· {e}[/]", highlight=False)
+
+
+def _join_steps(steps: list[str]) -> list[str]:
+    """Glue property steps to their object: `$bus._events.toggleAsideMenu[]`, then `→ bound f()`."""
+    parts: list[str] = []
+    for s in steps:
+        if parts and (s.startswith(".") or s.startswith("[") or s.startswith("::")):
+            parts[-1] += s
+        else:
+            parts.append(s)
+    return parts
