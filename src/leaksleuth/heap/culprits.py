@@ -270,8 +270,9 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
         + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
         + " across the snapshots, in step with requests",
     ]
-    if start > 0:
-        evidence.append("path from the GC roots: " + " ".join(readable_path(snap, chain)))
+    full = readable_path(snap, chain)
+    if full != steps:
+        evidence.append("path from the GC roots: " + " ".join(full))
     location: str | None = None
     rep = group.representative
     closures = closures_on(snap, chain)

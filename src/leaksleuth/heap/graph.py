@@ -1,0 +1,382 @@
+"""Graph stages over a HeapSnapshot: retainers → distances → dominators → retained sizes.
+
+Rules follow Chrome DevTools' HeapSnapshot so retained sizes agree with it (and MemLab):
+- an edge is *essential* (counts for dominators) unless it is weak, or a shortcut from any node
+  other than the root (root shortcuts mark the user's global objects);
+- nodes the root cannot reach that have only weak/shortcut retainers (or none) are treated as
+  children of the root, with their subgraphs; nodes still unreached get the root as dominator.
+The dominator tree is computed with semi-NCA (Lengauer–Tarjan's semidominators plus a nearest
+common ancestor pass), which gives the same tree as DevTools' iterative algorithm.
+Each stage is a compiled kernel and caches its result on the snapshot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
+
+UNREACHED = -1
+
+
+@njit(cache=True, nogil=True)
+def _reverse_csr(first_edge, edge_to, node_count):  # type: ignore[no-untyped-def]
+    """Counting sort of edges by target: retainers of node t are slots first[t]..first[t+1]-1."""
+    first_retainer = np.zeros(node_count + 1, dtype=np.int64)
+    for e in range(edge_to.shape[0]):
+        first_retainer[edge_to[e] + 1] += 1
+    for i in range(node_count):
+        first_retainer[i + 1] += first_retainer[i]
+    cursor = first_retainer[:-1].copy()
+    retainer_node = np.empty(edge_to.shape[0], dtype=np.uint32)
+    retainer_edge = np.empty(edge_to.shape[0], dtype=np.uint32)
+    for node in range(node_count):
+        for e in range(first_edge[node], first_edge[node + 1]):
+            t = edge_to[e]
+            slot = cursor[t]
+            retainer_node[slot] = node
+            retainer_edge[slot] = e
+            cursor[t] = slot + 1
+    return first_retainer, retainer_node, retainer_edge
+
+
+def retainers(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reverse CSR: (first_retainer[n+1], retainer_node[m], retainer_edge[m])."""
+    cached = snap.cache.get("retainers")
+    if cached is None:
+        if snap.edge_count >= 2**32 or snap.node_count >= 2**32:
+            raise ValueError("graphs over 2^32 edges are not supported")
+        cached = _reverse_csr(snap.first_edge, snap.edge_to, snap.node_count)
+        snap.cache["retainers"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+SYSTEM_DISTANCE = 100_000_000  # DevTools' baseSystemDistance
+
+
+@njit(cache=True, nogil=True)
+def _bfs(first_edge, edge_to, edge_type, weak, shortcut, synthetic, node_type, root):  # type: ignore[no-untyped-def]
+    """DevTools' two-phase BFS: first from the user roots (what the root's shortcut edges point
+    at: the global objects) at distance 1, then from the root at SYSTEM_DISTANCE for the rest.
+    Weak edges are never followed; shortcut edges only from the root."""
+    n = first_edge.shape[0] - 1
+    dist = np.full(n, -1, dtype=np.int32)
+    queue = np.empty(n, dtype=np.int32)
+    tail = 0
+    for e in range(first_edge[root], first_edge[root + 1]):
+        w = edge_to[e]
+        if edge_type[e] == shortcut and node_type[w] != synthetic and dist[w] < 0 and w != root:
+            dist[w] = 1
+            queue[tail] = w
+            tail += 1
+    head = 0
+    for phase in range(2):
+        if phase == 1:
+            dist[root] = SYSTEM_DISTANCE if tail > 0 else 0
+            queue[tail] = root
+            tail += 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            d = dist[v] + 1
+            for e in range(first_edge[v], first_edge[v + 1]):
+                t = edge_type[e]
+                if t == weak or (t == shortcut and v != root):
+                    continue
+                w = edge_to[e]
+                if dist[w] < 0:
+                    dist[w] = d
+                    queue[tail] = w
+                    tail += 1
+    return dist
+
+
+def distances(snap: HeapSnapshot) -> np.ndarray:
+    """DevTools' distance of every node (int32; -1 = unreachable): 1 for the global objects
+    the root points at with shortcut edges, counting hops from there; nodes reached only
+    through the GC roots' bookkeeping count from SYSTEM_DISTANCE. Weak edges are ignored.
+    (DevTools' JS-specific filter, which hides two internal V8 edges, is not applied.)"""
+    cached = snap.cache.get("distances")
+    if cached is None:
+        cached = _bfs(
+            snap.first_edge,
+            snap.edge_to,
+            snap.edge_type,
+            snap.edge_type_code("weak"),
+            snap.edge_type_code("shortcut"),
+            snap.node_type_code("synthetic"),
+            snap.node_type,
+            ROOT,
+        )
+        snap.cache["distances"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _is_essential(edge_type, from_node, weak, shortcut, root):  # type: ignore[no-untyped-def]
+    return edge_type != weak and (edge_type != shortcut or from_node == root)
+
+
+@njit(cache=True, nogil=True)
+def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, first_ret, ret_node, ret_edge):  # type: ignore[no-untyped-def]
+    """Iterative DFS over essential edges. Returns (dfn, vertex, parent, virtual_child, count).
+
+    After the root's own DFS, nodes left unvisited whose retainers are all non-essential for
+    DevTools (weak or shortcut, or none) become extra children of the root, as in DevTools."""
+    n = first_edge.shape[0] - 1
+    dfn = np.full(n, -1, dtype=np.int32)
+    vertex = np.empty(n, dtype=np.int32)
+    parent = np.zeros(n, dtype=np.int32)
+    virtual_child = np.zeros(n, dtype=np.uint8)
+    stack_node = np.empty(n, dtype=np.int32)
+    stack_edge = np.empty(n, dtype=np.int64)
+    count = 0
+    for phase in range(2):
+        if phase == 0:
+            starts = np.array([root], dtype=np.int32)
+        else:
+            mark = np.zeros(n, dtype=np.uint8)
+            k = 0
+            for v in range(n):
+                if dfn[v] >= 0:
+                    continue
+                only_weak = True
+                for s in range(first_ret[v], first_ret[v + 1]):
+                    t = edge_type[ret_edge[s]]
+                    if t != weak and t != shortcut:
+                        only_weak = False
+                        break
+                if only_weak:
+                    mark[v] = 1
+                    k += 1
+            starts = np.empty(k, dtype=np.int32)
+            k = 0
+            for v in range(n):
+                if mark[v]:
+                    starts[k] = v
+                    k += 1
+                    virtual_child[v] = 1
+        for start in starts:
+            if dfn[start] >= 0:
+                continue
+            dfn[start] = count
+            vertex[count] = start
+            parent[count] = 0
+            count += 1
+            top = 0
+            stack_node[0] = start
+            stack_edge[0] = first_edge[start]
+            while top >= 0:
+                v = stack_node[top]
+                e = stack_edge[top]
+                if e < first_edge[v + 1]:
+                    stack_edge[top] = e + 1
+                    if not _is_essential(edge_type[e], v, weak, shortcut, root):
+                        continue
+                    w = edge_to[e]
+                    if dfn[w] >= 0:
+                        continue
+                    dfn[w] = count
+                    vertex[count] = w
+                    parent[count] = dfn[v]
+                    count += 1
+                    top += 1
+                    stack_node[top] = w
+                    stack_edge[top] = first_edge[w]
+                else:
+                    top -= 1
+    return dfn, vertex, parent, virtual_child, count
+
+
+@njit(cache=True, nogil=True)
+def _semi_nca(  # type: ignore[no-untyped-def]
+    dfn,
+    vertex,
+    parent,
+    virtual_child,
+    count,
+    edge_type,
+    weak,
+    shortcut,
+    root,
+    first_ret,
+    ret_node,
+    ret_edge,
+):
+    """Immediate dominators in preorder numbers (idom[0] = 0)."""
+    semi = np.arange(count, dtype=np.int32)
+    label = np.arange(count, dtype=np.int32)
+    ancestor = np.full(count, -1, dtype=np.int32)
+    path = np.empty(count, dtype=np.int32)
+    for w in range(count - 1, 0, -1):
+        node = vertex[w]
+        best = semi[w]
+        if virtual_child[node]:
+            best = 0
+        for s in range(first_ret[node], first_ret[node + 1]):
+            r = ret_node[s]
+            if not _is_essential(edge_type[ret_edge[s]], r, weak, shortcut, root):
+                continue
+            v = dfn[r]
+            if v < 0:
+                continue
+            if ancestor[v] >= 0:
+                # compress the forest path from v, keeping the min-semi label
+                k = 0
+                x = v
+                while ancestor[ancestor[x]] >= 0:
+                    path[k] = x
+                    k += 1
+                    x = ancestor[x]
+                for j in range(k - 1, -1, -1):
+                    y = path[j]
+                    a = ancestor[y]
+                    if semi[label[a]] < semi[label[y]]:
+                        label[y] = label[a]
+                    ancestor[y] = ancestor[a]
+                u = label[v]
+            else:
+                u = v
+            best = min(best, semi[u])
+        semi[w] = best
+        ancestor[w] = parent[w]
+    idom = parent[:count].copy()
+    idom[0] = 0
+    for w in range(1, count):
+        d = idom[w]
+        while d > semi[w]:
+            d = idom[d]
+        idom[w] = d
+    return idom
+
+
+@njit(cache=True, nogil=True)
+def _to_ordinals(idom_pre, vertex, count, n, root):  # type: ignore[no-untyped-def]
+    idom = np.full(n, root, dtype=np.int32)
+    for w in range(count):
+        idom[vertex[w]] = vertex[idom_pre[w]]
+    return idom
+
+
+def dominators(snap: HeapSnapshot) -> np.ndarray:
+    """Immediate dominator of every node, as node ordinals (int32); the root dominates itself."""
+    cached = snap.cache.get("dominators")
+    if cached is None:
+        first_ret, ret_node, ret_edge = retainers(snap)
+        weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
+        dfn, vertex, parent, virtual_child, count = _preorder(
+            snap.first_edge,
+            snap.edge_to,
+            snap.edge_type,
+            weak,
+            shortcut,
+            ROOT,
+            first_ret,
+            ret_node,
+            ret_edge,
+        )
+        idom_pre = _semi_nca(
+            dfn,
+            vertex,
+            parent,
+            virtual_child,
+            count,
+            snap.edge_type,
+            weak,
+            shortcut,
+            ROOT,
+            first_ret,
+            ret_node,
+            ret_edge,
+        )
+        cached = _to_ordinals(idom_pre, vertex, count, snap.node_count, ROOT)
+        snap.cache["dominators"] = cached
+        snap.cache["dominator_preorder"] = (vertex[:count].copy(), count)
+    return cached  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _accumulate(self_size, idom, order, count, root):  # type: ignore[no-untyped-def]
+    n = self_size.shape[0]
+    retained = self_size.astype(np.int64)
+    reached = np.zeros(n, dtype=np.uint8)
+    for i in range(count):
+        reached[order[i]] = 1
+    for v in range(n):  # unreached nodes hang directly under the root
+        if not reached[v] and v != root:
+            retained[root] += retained[v]
+    for i in range(count - 1, 0, -1):  # preorder reversed: children before their dominator
+        v = order[i]
+        retained[idom[v]] += retained[v]
+    return retained
+
+
+def retained_sizes(snap: HeapSnapshot) -> np.ndarray:
+    """Retained size of every node (int64): its self size plus all it dominates."""
+    cached = snap.cache.get("retained_sizes")
+    if cached is None:
+        idom = dominators(snap)
+        order, count = snap.cache["dominator_preorder"]
+        cached = _accumulate(snap.node_self_size, idom, order, count, ROOT)
+        snap.cache["retained_sizes"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _class_retained(idom, retained, keys, counted, n_keys, root):  # type: ignore[no-untyped-def]
+    """Per class: sum of retained sizes of its counted nodes that no counted node of the same
+    class dominates (DevTools' class retained size). Walks the dominator tree depth-first."""
+    n = idom.shape[0]
+    first_child = np.zeros(n + 1, dtype=np.int64)
+    for v in range(n):
+        if v != root:
+            first_child[idom[v] + 1] += 1
+    for i in range(n):
+        first_child[i + 1] += first_child[i]
+    cursor = first_child[:-1].copy()
+    children = np.empty(max(n - 1, 1), dtype=np.int32)
+    for v in range(n):
+        if v != root:
+            children[cursor[idom[v]]] = v
+            cursor[idom[v]] += 1
+    total = np.zeros(n_keys, dtype=np.int64)
+    open_class = np.zeros(n_keys, dtype=np.uint8)
+    opened = np.zeros(n, dtype=np.uint8)
+    stack_node = np.empty(n, dtype=np.int32)
+    stack_child = np.empty(n, dtype=np.int64)
+    top = 0
+    stack_node[0] = root
+    stack_child[0] = first_child[root]
+    while top >= 0:
+        v = stack_node[top]
+        c = stack_child[top]
+        if c < first_child[v + 1]:
+            stack_child[top] = c + 1
+            w = children[c]
+            k = keys[w]
+            if counted[w] and open_class[k] == 0:
+                total[k] += retained[w]
+                open_class[k] = 1
+                opened[w] = 1
+            top += 1
+            stack_node[top] = w
+            stack_child[top] = first_child[w]
+        else:
+            if opened[v]:
+                open_class[keys[v]] = 0
+            top -= 1
+    return total
+
+
+def class_retained_sizes(snap: HeapSnapshot) -> np.ndarray:
+    """Retained size per class key (index = key from snap.class_keys())."""
+    cached = snap.cache.get("class_retained_sizes")
+    if cached is None:
+        keys = snap.class_keys()
+        n_keys = len(snap.strings) + len(snap.node_type_names)
+        cached = _class_retained(
+            dominators(snap), retained_sizes(snap), keys, snap.counted_in_summary(), n_keys, ROOT
+        )
+        snap.cache["class_retained_sizes"] = cached
+    return cached  # type: ignore[no-any-return]

@@ -1,0 +1,185 @@
+"""HeapSnapshot: a V8 heap graph as numpy columns plus the string table.
+
+Nodes are addressed by *ordinal* (0..node_count-1); node 0 is the synthetic root. The edges of
+node i are edge rows first_edge[i]..first_edge[i+1]-1, in the file's order; edge_to holds node
+ordinals (the file's flat offsets already divided by the node field count).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ROOT = 0
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
+
+# DevTools' className() for node types whose instances are not told apart by name.
+_TYPE_CLASS_NAMES = {"hidden": "(system)", "code": "(compiled code)"}
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Source positions of closures (and other code objects), 0-based as V8 writes them."""
+
+    node: np.ndarray  # node ordinal
+    script_id: np.ndarray
+    line: np.ndarray
+    column: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class HeapSnapshot:
+    """One heap snapshot as flat columns; derived arrays are cached in `cache`."""
+
+    path: str
+    node_type: np.ndarray  # index into node_type_names
+    node_name: np.ndarray  # index into strings
+    node_id: np.ndarray
+    node_self_size: np.ndarray
+    node_edge_count: np.ndarray
+    node_detachedness: np.ndarray | None
+    first_edge: np.ndarray  # int64, node_count + 1
+    edge_type: np.ndarray  # index into edge_type_names
+    edge_name_or_index: np.ndarray  # strings index, or a number for element/hidden edges
+    edge_to: np.ndarray  # node ordinal
+    strings: list[str]
+    node_type_names: list[str]
+    edge_type_names: list[str]
+    locations: Locations
+    script_urls: dict[int, str] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def node_count(self) -> int:
+        return len(self.node_type)
+
+    @property
+    def edge_count(self) -> int:
+        return len(self.edge_to)
+
+    @property
+    def total_size(self) -> int:
+        return int(self.node_self_size.sum(dtype=np.int64))
+
+    def node_type_code(self, name: str) -> int:
+        """The numeric code of a node type ('closure', 'object', ...), -1 if the file has none."""
+        return self.node_type_names.index(name) if name in self.node_type_names else -1
+
+    def edge_type_code(self, name: str) -> int:
+        """The numeric code of an edge type ('weak', 'shortcut', ...), -1 if the file has none."""
+        return self.edge_type_names.index(name) if name in self.edge_type_names else -1
+
+    def edge_has_index(self, edge: int) -> bool:
+        """Element and hidden edges carry a number instead of a name."""
+        return self.edge_type_names[int(self.edge_type[edge])] in ("element", "hidden")
+
+    def edge_name(self, edge: int) -> str:
+        value = int(self.edge_name_or_index[edge])
+        if self.edge_has_index(edge):
+            return str(value)
+        return self.strings[value] if value < len(self.strings) else f"<bad string {value}>"
+
+    def node_type_name(self, ordinal: int) -> str:
+        return self.node_type_names[int(self.node_type[ordinal])]
+
+    def node_name_text(self, ordinal: int) -> str:
+        index = int(self.node_name[ordinal])
+        return self.strings[index] if index < len(self.strings) else f"<bad string {index}>"
+
+    def find_node(self, node_id: int) -> int:
+        """The ordinal of the node with this id (the `@123` of DevTools); -1 if absent."""
+        hits = np.flatnonzero(self.node_id == node_id)
+        return int(hits[0]) if len(hits) else -1
+
+    def class_keys(self) -> np.ndarray:
+        """Per node, the key DevTools groups it by: the name for objects and native nodes,
+        else the node type (as len(strings) + type code)."""
+        keys: np.ndarray | None = self.cache.get("class_keys")
+        if keys is None:
+            named = np.zeros(len(self.node_type_names), dtype=bool)
+            for name in ("object", "native"):
+                if name in self.node_type_names:
+                    named[self.node_type_names.index(name)] = True
+            keys = np.where(
+                named[self.node_type],
+                self.node_name.astype(np.int64),
+                len(self.strings) + self.node_type.astype(np.int64),
+            )
+            self.cache["class_keys"] = keys
+        return keys
+
+    def class_name(self, key: int) -> str:
+        """The display name of a class key from class_keys()."""
+        if key < len(self.strings):
+            return self.strings[key]
+        type_name = self.node_type_names[key - len(self.strings)]
+        return _TYPE_CLASS_NAMES.get(type_name, f"({type_name})")
+
+    def counted_in_summary(self) -> np.ndarray:
+        """DevTools leaves out nodes of size 0 except native ones (synthetic roots and the like)."""
+        native = self.node_type_code("native")
+        mask: np.ndarray = (self.node_self_size > 0) | (self.node_type == native)
+        return mask
+
+    def node(self, ordinal: int) -> HeapNode:
+        return HeapNode(self, ordinal)
+
+
+@dataclass(frozen=True)
+class HeapNode:
+    """A read-only view of one node, for the few nodes shown to a user."""
+
+    snapshot: HeapSnapshot
+    ordinal: int
+
+    @property
+    def type(self) -> str:
+        return self.snapshot.node_type_name(self.ordinal)
+
+    @property
+    def name(self) -> str:
+        return self.snapshot.node_name_text(self.ordinal)
+
+    @property
+    def id(self) -> int:
+        return int(self.snapshot.node_id[self.ordinal])
+
+    @property
+    def self_size(self) -> int:
+        return int(self.snapshot.node_self_size[self.ordinal])
+
+    @property
+    def class_name(self) -> str:
+        return self.snapshot.class_name(int(self.snapshot.class_keys()[self.ordinal]))
+
+    def edges(self) -> range:
+        return range(
+            int(self.snapshot.first_edge[self.ordinal]),
+            int(self.snapshot.first_edge[self.ordinal + 1]),
+        )
+
+    def label(self) -> str:
+        """How a user recognises the node: `leakyHandler()`, `EventEmitter`, `"text…"`."""
+        kind, name = self.type, self.name
+        if kind == "closure":
+            return f"{name or '(anonymous)'}()"
+        if kind in ("string", "concatenated string", "sliced string"):
+            short = name if len(name) <= 40 else name[:39] + "…"
+            return repr(short)
+        if kind == "object":
+            return name.split(" / ")[0] if name.startswith("global / ") else name
+        if kind in ("hidden", "code", "synthetic", "array"):
+            return name or f"({kind})"
+        return f"{name} ({kind})" if name else f"({kind})"
+
+    def __str__(self) -> str:
+        return f"{self.label()} @{self.id}"
+
+
+def is_identifier(name: str) -> bool:
+    """True if `.name` reads right for a property (else use `["name"]`)."""
+    return bool(_IDENTIFIER.match(name))
