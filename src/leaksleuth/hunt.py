@@ -21,6 +21,7 @@ from leaksleuth.load import LoadDriver, check_local_url
 from leaksleuth.measure import alive_check, attached, attached_alive_check, launched
 from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
 from leaksleuth.report.model import Measurement
+from leaksleuth.sampling import add_sampling_evidence, allocation_sites, start_sampling, stop_sampling
 
 SNAPSHOT_GROWTH_TARGET = 4 << 20  # bytes of growth wanted between two snapshots
 
@@ -82,14 +83,22 @@ async def snapshot_series(
     folder: Path,
     alive: Callable[[], str | None],
     say: Callable[[str], None],
+    profiles: list[dict[str, Any]],
 ) -> tuple[dict[int, list[Path]], list[int]]:
-    """GC'd snapshots of every serving process at n0 < n1 < n2 … requests."""
+    """GC'd snapshots of every serving process at n0 < n1 < n2 … requests; the sampling heap
+    profiler runs from the first to the last, its live-allocation profiles go to `profiles`."""
     serving = [i for i in inspected if i.process.serving] or inspected
     files: dict[int, list[Path]] = {i.process.pid: [] for i in serving}
     counts: list[int] = []
     for k in range(spec.snapshots):
+        if k == 1:
+            for i in serving:
+                await start_sampling(i.session)
         if k:
             await driver.send(between)
+        if k == spec.snapshots - 1:
+            for i in serving:
+                profiles.append(await stop_sampling(i.session))
         why = alive()
         if why:
             raise TargetExited(f"the target {why} while taking snapshots")
@@ -139,11 +148,16 @@ async def _hunt(
             else:
                 await driver.send(max(spec.warmup_requests, 1))
             t0 = time.monotonic()
-            files, counts = await snapshot_series(inspected, driver, hunt, requests_between(m, hunt), folder, alive, say)
+            profiles: list[dict[str, Any]] = []
+            files, counts = await snapshot_series(
+                inspected, driver, hunt, requests_between(m, hunt), folder, alive, say, profiles
+            )
             snap_seconds = time.monotonic() - t0
         t1 = time.monotonic()
         say("analysing snapshots")
         culprits = analyze_files(files, [float(c) for c in counts], project)
+        sites = [site for p in profiles for site in allocation_sites(p)]
+        add_sampling_evidence(culprits, sorted(sites, key=lambda s: -s.live_bytes), project)
         return HuntReport(
             measurement=m,
             culprits=culprits,
