@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := demo/ssr-app
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,12 +15,16 @@ $(DEMO)/node_modules/.installed: $(DEMO)/package-lock.json
 	cd $(DEMO) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# headless Chromium checks the HTML report in the tests (Debian package; CI runs as root)
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 setup: $(VENV)/.installed $(DEMO)/node_modules/.installed
 
 demo: setup
 	$(VENV)/bin/leaksleuth demo
 
-test: setup
+test: setup chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
