@@ -1,0 +1,5 @@
+'use strict';
+
+module.exports = (app) => {
+  if (app.config.ssrLeaks.listener) process.setMaxListeners(0);
+};

@@ -1,0 +1,18 @@
+'use strict';
+const { Controller } = require('egg');
+const { render } = require('../../../src/app');
+
+class HomeController extends Controller {
+  async index() {
+    const { ctx, app } = this;
+    const leaks = app.config.ssrLeaks;
+    if (leaks.agent) {
+      // LEAK(agent): egg/app/controller/home.js:11 — the agent (egg/agent.js) keeps every message.
+      app.messenger.sendToAgent('ssr-rendered', { url: ctx.url, pid: process.pid, at: Date.now() });
+    }
+    ctx.type = 'html';
+    ctx.body = await render(ctx.url, leaks);
+  }
+}
+
+module.exports = HomeController;

@@ -1,0 +1,39 @@
+'use strict';
+// Per-request statistics, modelled on the seed's stats plugin: one record
+// (~1 KB: url, a copy of the headers, timing) per request, kept in a
+// module-level Map that is never trimmed. Active only under LEAKS=stats.
+let seq = 0;
+// LEAK(stats): the next line is src/middleware/stats.js:7 — grows by one record per request, forever.
+const requestStats = new Map();
+
+function begin(method, url, headers) {
+  const id = ++seq;
+  const record = {
+    id,
+    method,
+    url,
+    headers: Object.assign({}, headers),
+    startedAt: new Date().toISOString(),
+    start: Number(process.hrtime.bigint()) / 1e6,
+    durationMs: null,
+    status: null,
+    note: `request #${id} ${method} ${url} served by pid ${process.pid}`,
+  };
+  requestStats.set(id, record);
+  return record;
+}
+
+function end(record, status) {
+  record.durationMs = Number(process.hrtime.bigint()) / 1e6 - record.start;
+  record.status = status;
+  record.finishedAt = new Date().toISOString();
+}
+
+// Express middleware.
+function statsMiddleware(req, res, next) {
+  const record = begin(req.method, req.originalUrl || req.url, req.headers);
+  res.on('finish', () => end(record, res.statusCode));
+  next();
+}
+
+module.exports = { requestStats, begin, end, statsMiddleware };
