@@ -60,6 +60,7 @@ ProgressCallback = Callable[[Progress], None]
 AliveCheck = Callable[[], str | None]  # None while fine, else why the target is gone
 
 ERROR_SHARE_LIMIT = 0.5
+ROUND_GROWTH_TARGET = 3 << 20  # bytes of growth per round that a reading resolves well
 
 
 @dataclass
@@ -253,6 +254,10 @@ async def run_protocol(
                 await read_all(inspected, driver.tally.requests)
                 rounds += 1
                 m = summarise(inspected, warmup_index, driver, spec, rounds, time.monotonic() - started)
+                if not spec.requests_per_round and m.bytes_per_request > 0:
+                    # a big leak is seen in few requests; more only bloats the heap (and the
+                    # snapshots a hunt takes next)
+                    per_round = int(np.clip(ROUND_GROWTH_TARGET / m.bytes_per_request, 50, per_round))
                 if on_progress:
                     on_progress(Progress("round", rounds, driver.tally.requests, rate, heap_now(inspected), m.bytes_per_request))
                 decisive = m.verdict != "inconclusive" and all(p.verdict != "inconclusive" for p in m.processes)

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from leaksleuth.heap.growth import GrowthGroup, display_class, growing_groups, shortest_path_tree
+from leaksleuth.heap.growth import GrowthGroup, counted_groups, display_class, growing_groups, shortest_path_tree
 from leaksleuth.heap.locations import location_of
 from leaksleuth.heap.names import property_target
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot, is_identifier
@@ -234,7 +234,7 @@ def _user_location(snap: HeapSnapshot, closures: list[int]) -> tuple[int, str] |
 
 def _kind(snap: HeapSnapshot, chain: list[tuple[int, int]], k: int, principal: str, owner_class: str) -> str:
     """What sort of leak, judged at the owner: its container and the edge that holds it."""
-    if principal.startswith("Timeout") or owner_class == "TimersList":
+    if principal.startswith(("Timeout", "Immediate")) or owner_class == "TimersList":
         return "timer"
     if k > 0 and _edge_name_if_named(snap, chain[k - 1][1]) == "_events":
         return "listener"
@@ -265,11 +265,18 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
     start = _display_start(snap, chain, k)
     steps = readable_path(snap, chain[start:])
     kind = _kind(snap, chain, k, group.principal_class, owner_class)
-    evidence = [
-        f"heap: new objects charged to {owner_class or 'an owner'} @{group.owner_id} grew "
-        + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
-        + " across the snapshots, in step with requests",
-    ]
+    if group.by_class:
+        evidence = [
+            f"heap: live {group.principal_class} objects created since the first snapshot: "
+            f"{group.objects_per_request:.2f} per request, in step with requests (counted by class; "
+            "what their callbacks keep alive is charged to the path shown)"
+        ]
+    else:
+        evidence = [
+            f"heap: new objects charged to {owner_class or 'an owner'} @{group.owner_id} grew "
+            + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
+            + " across the snapshots, in step with requests",
+        ]
     full = readable_path(snap, chain)
     if full != steps:
         evidence.append("path from the GC roots: " + " ".join(full))
@@ -307,7 +314,7 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
         path=steps,
         location=location,
         evidence=evidence,
-        owner=f"{owner_class} @{group.owner_id}",
+        owner=f"{owner_class} @{group.owner_id}" if owner >= 0 else f"(each {group.principal_class})",
     )
 
 
@@ -352,6 +359,9 @@ def find_culprits(
 ) -> list[Culprit]:
     """Culprits of one process, ranked by bytes per request."""
     culprits = [explain(g, project) for g in growing_groups(snapshots, requests)]
+    for g in counted_groups(snapshots, requests):
+        if not any(c.kind == "timer" and c.constructor == g.principal_class for c in culprits):
+            culprits.append(explain(g, project))
     return rank(culprits)
 
 

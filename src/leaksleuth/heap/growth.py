@@ -50,6 +50,7 @@ class GrowthGroup:
     bytes_by_snapshot: list[int]
     representative: int  # ordinal in the last snapshot: a top object to explain
     snapshot: HeapSnapshot = field(repr=False)
+    by_class: bool = False  # found by counting a class (timers), not by owner
 
 
 @njit(cache=True, nogil=True)
@@ -90,20 +91,25 @@ def shortest_path_tree(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, int]
 
 
 @njit(cache=True, nogil=True)
-def _chain_classes(parent, order, count, is_new, keys, eligible, n_keys):  # type: ignore[no-untyped-def]
-    """Per class: how many new objects hang from a new object of the same class (linked lists
-    such as Node's timer lists). Old members of such chains must not count as owners."""
-    chained = np.zeros(n_keys, dtype=np.int64)
+def _chain_depths(parent, order, count, is_new, keys, eligible, n_keys):  # type: ignore[no-untyped-def]
+    """Per class: the longest run of new objects each reached from a new object of the same
+    class (linked lists such as Node's timer lists run deep; a record holding one nested
+    object of its class does not)."""
+    n = parent.shape[0]
+    depth = np.zeros(n, dtype=np.int32)
+    deepest = np.zeros(n_keys, dtype=np.int32)
     for i in range(1, count):
         v = order[i]
         p = parent[v]
         if is_new[v] and is_new[p] and eligible[v] and keys[v] == keys[p]:
-            chained[keys[v]] += 1
-    return chained
+            depth[v] = depth[p] + 1
+            if depth[v] > deepest[keys[v]]:
+                deepest[keys[v]] = depth[v]
+    return deepest
 
 
 @njit(cache=True, nogil=True)
-def _owners_and_tops(parent, order, count, is_new, anchorable, top_eligible, keys):  # type: ignore[no-untyped-def]
+def _owners_and_tops(parent, order, count, is_new, anchorable, top_eligible, keys, chain_class):  # type: ignore[no-untyped-def]
     """One pass over the shortest-path tree, parents first.
 
     anchor[v]: v itself if old and anchorable, else its parent's anchor (new objects' owner).
@@ -126,7 +132,7 @@ def _owners_and_tops(parent, order, count, is_new, anchorable, top_eligible, key
             continue
         anchor[v] = anchor[p]
         above = top[p] if is_new[p] else -1
-        if top_eligible[v] and (above < 0 or keys[above] == keys[v]):
+        if top_eligible[v] and (above < 0 or (keys[above] == keys[v] and chain_class[keys[v]])):
             top[v] = v
             primary[v] = 1 if above < 0 else 0
         else:
@@ -159,10 +165,10 @@ def owner_growth(baseline: HeapSnapshot, later: HeapSnapshot) -> dict[int, Owner
     n_keys = len(later.strings) + len(later.node_type_names)
     user_visible = _type_mask(later, ("object", "closure", "native")) & ~system
     top_eligible = (_type_mask(later, ("object",)) & ~system).astype(np.uint8)
-    chained = _chain_classes(parent, order, count, is_new, keys, top_eligible, n_keys)
-    anchorable = user_visible & ~((chained[keys] >= 3) & (is_new == 0))
+    chain_class = (_chain_depths(parent, order, count, is_new, keys, top_eligible, n_keys) >= 3).astype(np.uint8)
+    anchorable = user_visible & ~((chain_class[keys] == 1) & (is_new == 0))
     anchor, top, primary = _owners_and_tops(
-        parent, order, count, is_new, anchorable.astype(np.uint8), top_eligible, keys
+        parent, order, count, is_new, anchorable.astype(np.uint8), top_eligible, keys, chain_class
     )
     charged = (is_new == 1) & (anchor >= 0)
     owners = anchor[charged]
@@ -262,6 +268,58 @@ def growing_groups(
             )
         )
     groups.sort(key=lambda g: -g.bytes_per_request)
+    return groups
+
+
+COUNTED_CLASSES = ("Timeout", "Immediate")
+
+
+def _linear(series: list[float], spans: np.ndarray) -> bool:
+    rate = series[-1] / spans[-1]
+    expected = rate * spans[:-1]
+    ratios = np.array(series[:-1], dtype=float) / np.maximum(expected, 1e-9)
+    return bool(np.all(ratios >= LINEARITY[0]) and np.all(ratios <= LINEARITY[1]))
+
+
+def counted_groups(
+    snapshots: list[HeapSnapshot], requests: list[float], min_per_request: float = 0.2
+) -> list[GrowthGroup]:
+    """Timers counted by class: one more live Timeout per request is a leak however small it
+    is, and whoever the shortest path charges its bytes to (a component holding its id)."""
+    base = snapshots[0]
+    spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
+    groups: list[GrowthGroup] = []
+    for name in COUNTED_CLASSES:
+        counts, sizes, members = [], [], np.empty(0, dtype=np.int64)
+        for snap in snapshots[1:]:
+            if name not in snap.strings:
+                counts.append(0)
+                sizes.append(0)
+                continue
+            key = snap.strings.index(name)
+            is_new = new_nodes(base, snap)
+            members = np.flatnonzero((snap.class_keys() == key) & is_new & (shortest_path_tree(snap)[0] >= 0))
+            counts.append(len(members))
+            sizes.append(int(snap.node_self_size[members].sum()))
+        if not counts or counts[-1] / spans[-1] < min_per_request or not _linear([float(c) for c in counts], spans):
+            continue
+        snap = snapshots[-1]
+        from leaksleuth.heap.graph import distances
+
+        d = distances(snap)
+        rep = int(members[np.argmin(np.where(d[members] >= 0, d[members], 1 << 30))])
+        groups.append(
+            GrowthGroup(
+                owner_id=-1,
+                bytes_per_request=sizes[-1] / spans[-1],
+                objects_per_request=counts[-1] / spans[-1],
+                principal_class=name,
+                bytes_by_snapshot=[0, *sizes],
+                representative=rep,
+                snapshot=snap,
+                by_class=True,
+            )
+        )
     return groups
 
 
