@@ -74,6 +74,7 @@ async function render(url, leaks) {
 
   const app = createApp(context);
   const html = await renderer.renderToString(app, context);
+  context.html = html; // kept with the context (and so by anything that keeps the context)
   const title = app.page.title;
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} | Demo</title></head>\n<body>${html}</body></html>\n`;
 }

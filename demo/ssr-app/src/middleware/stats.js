@@ -1,9 +1,10 @@
 'use strict';
 // Per-request statistics, modelled on the seed's stats plugin: one record
-// (~1 KB: url, a copy of the headers, timing) per request, kept in a
+// (~3 KB: url, a copy of the headers, a timeline) per request, kept in a
 // module-level Map that is never trimmed. Active only under LEAKS=stats.
 let seq = 0;
-// LEAK(stats): the next line is src/middleware/stats.js:7 — grows by one record per request, forever.
+const PHASES = ['accept', 'parse', 'route', 'fetch', 'render', 'serialize', 'compress', 'send'].flatMap((p) => [p, `${p}:end`]);
+// LEAK(stats): the next line is src/middleware/stats.js:8 — grows by one record per request, forever.
 const requestStats = new Map();
 
 function begin(method, url, headers) {
@@ -18,6 +19,7 @@ function begin(method, url, headers) {
     durationMs: null,
     status: null,
     note: `request #${id} ${method} ${url} served by pid ${process.pid}`,
+    timeline: PHASES.map((phase, i) => ({ phase, at: i, detail: `${phase} of request #${id}` })),
   };
   requestStats.set(id, record);
   return record;
