@@ -41,7 +41,7 @@ class ProtocolSpec:
     round_seconds: float = 1.0
     min_rounds: int = 6
     max_rounds: int = 30
-    threshold: float = 1024.0  # bytes/request: a leak is an interval wholly above this
+    threshold: float = 256.0  # bytes/request: a leak is an interval wholly above this
     time_budget: float = 60.0  # seconds of rounds before stopping as inconclusive
     settle_timeout: float = 15.0
 
@@ -60,6 +60,7 @@ ProgressCallback = Callable[[Progress], None]
 AliveCheck = Callable[[], str | None]  # None while fine, else why the target is gone
 
 ERROR_SHARE_LIMIT = 0.5
+HANDLE_LEAK = 0.5  # resources (timers, listeners...) gained per request that make a leak
 ROUND_GROWTH_TARGET = 3 << 20  # bytes of growth per round that a reading resolves well
 
 
@@ -131,19 +132,20 @@ def summarise(
     fit = robust_fit(x, sum_of(lambda r: r.heap_used - r.code_space))
     total_fit = robust_fit(x, sum_of(lambda r: r.heap_used))
     served = [p for p in per_process if p.pid in {i.process.pid for i in serving}]
-    handles: dict[str, float] = {}
-    for p in served:
-        for k, v in p.handles_per_request.items():
-            handles[k] = round(handles.get(k, 0.0) + v, 4)
+    kinds = sorted({k for i in serving for r in i.readings for k in r.resources})
+    handle_fits = {k: robust_fit(x, sum_of(lambda r, k=k: r.resources.get(k, 0))) for k in kinds}
+    handles = {k: round(f.slope, 4) for k, f in handle_fits.items()}
+    # one more timer or listener per request is a leak however few bytes it holds
+    growing_handles = {k: f.slope for k, f in handle_fits.items() if f.slope >= HANDLE_LEAK and f.ci95[0] > HANDLE_LEAK / 2}
     baseline = sum(i.readings[0].heap_used for i in serving)
     total_verdict = verdict(fit, spec.threshold)
     growing_elsewhere = [p for p in per_process if not p.serving and p.verdict == "leak"]
-    overall: Verdict = "leak" if growing_elsewhere else total_verdict
+    overall: Verdict = "leak" if growing_elsewhere or growing_handles else total_verdict
     code = sum(p.code_bytes_per_request for p in served)
     stats = driver.tally.stats()
     return Measurement(
         verdict=overall,
-        advice=advise(overall, fit.slope, fit.ci95, spec, code, growing_elsewhere, rounds),
+        advice=advise(overall, fit.slope, fit.ci95, spec, code, growing_elsewhere, rounds, growing_handles),
         bytes_per_request=fit.slope,
         ci95=fit.ci95,
         warmup_bytes=(total_fit.intercept - baseline) if warmup_index > 0 else 0.0,
@@ -171,9 +173,16 @@ def advise(
     code: float,
     elsewhere: list[ProcessMeasurement],
     rounds: int,
+    growing_handles: dict[str, float] | None = None,
 ) -> str:
     from leaksleuth.report.units import fmt_bytes
 
+    if growing_handles:
+        what = ", ".join(f"{v:.2f} {k}" for k, v in sorted(growing_handles.items()))
+        return (
+            f"each request leaves {what} behind (heap {fmt_bytes(slope, signed=True)}/request); "
+            "run `leaksleuth hunt` to see where they are created"
+        )
     if elsewhere:
         names = ", ".join(f"{p.role} {p.pid}" for p in elsewhere)
         return f"a process that serves no HTTP grows: {names}; look there too (leaksleuth hunt)"

@@ -28,7 +28,7 @@ def load_options(f: F) -> F:
             click.option("--rounds", "max_rounds", default=30, show_default=True, help="Most rounds."),
             click.option("--min-rounds", default=6, show_default=True),
             click.option("--warmup", "warmup_requests", default=300, show_default=True, help="Warm-up requests (cost reported apart)."),
-            click.option("--threshold", default=1024.0, show_default=True, help="Bytes/request that count as a leak."),
+            click.option("--threshold", default=256.0, show_default=True, help="Bytes/request that count as a leak."),
             click.option("--budget", "time_budget", default=60.0, show_default=True, help="Seconds of rounds at most."),
             click.option("--vary-query", is_flag=True, help="Add ?leaksleuth=<n> so URL-keyed caches are exercised."),
             click.option("-H", "--header", "headers", multiple=True, help="Extra header 'Name: value'."),

@@ -29,7 +29,7 @@ def demo(leaks: str, egg: bool, json_file: Path | None, html_file: Path | None, 
     console.print(f"[bold]leaksleuth demo[/]: Vue SSR app in {folder}, LEAKS={leaks}, port {port}", highlight=False)
     kw: dict[str, Any] = dict(
         urls=(f"http://127.0.0.1:{port}/",), pid=None, concurrency=8, requests_per_round=0, max_rounds=30,
-        min_rounds=6, warmup_requests=300, threshold=1024.0, time_budget=60.0, vary_query=False, headers=(),
+        min_rounds=6, warmup_requests=300, threshold=256.0, time_budget=60.0, vary_query=False, headers=(),
         ready_timeout=60.0, log_file=None, json_file=json_file, html_file=html_file,
         command=tuple(demo_command(egg)), cwd=folder, env={"PORT": str(port), "LEAKS": leaks},
         requests_between=0, always_snapshot=False, skip_measure=False, keep_dir=keep_dir, force=False,
