@@ -26,7 +26,7 @@ def build_cli() -> click.Group:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (never raises for known errors)."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the width
     try:
         result = build_cli().main(args=argv, prog_name="leaksleuth", standalone_mode=False)
     except LeakSleuthError as exc:
