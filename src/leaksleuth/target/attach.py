@@ -145,7 +145,8 @@ async def close_inspectors(urls: list[str]) -> None:
         except Exception:  # noqa: BLE001 - the process may be gone; nothing to undo
             continue
         try:
-            await session.evaluate("setTimeout(() => require('inspector').close(), 10), true")
+            # `require` exists only while the evaluation runs: bind it before the timer fires
+            await session.evaluate("(() => { const i = require('inspector'); setTimeout(() => i.close(), 10); return true; })()")
         except Exception:  # noqa: BLE001
             pass
         await session.close()
