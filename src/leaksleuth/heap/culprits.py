@@ -130,7 +130,7 @@ def node_label(snap: HeapSnapshot, ordinal: int) -> str:
     return snap.node(ordinal).label()
 
 
-def readable_path(snap: HeapSnapshot, chain: list[tuple[int, int]]) -> list[str]:
+def readable_path(snap: HeapSnapshot, chain: list[tuple[int, int]], project: Path | None = None) -> list[str]:
     """Steps a JS developer reads: `(global)`, `.bus`, `._events`, `.tick`, `[]`, `handler()`.
 
     Array indices become `[]` so paths of different instances cluster into one; runs of the
@@ -142,7 +142,11 @@ def readable_path(snap: HeapSnapshot, chain: list[tuple[int, int]]) -> list[str]
     first, into = chain[start]
     label = node_label(snap, first)
     name = _edge_name_if_named(snap, into)
-    steps: list[str] = [f"{name} ({label})" if name and label != "(global)" else label]
+    file = module_file(snap, first)
+    if file:
+        steps: list[str] = [f"module {display_file(file, project)}"]
+    else:
+        steps = [f"{name} ({label})" if name and label != "(global)" else label]
     for index, (node, edge) in enumerate(chain[start + 1 :], start + 1):
         text = _edge_step(snap, edge) if edge >= 0 else ""
         if text:
@@ -171,17 +175,21 @@ def user_code(url: str) -> bool:
     return bool(url) and not url.startswith("node:") and "/node_modules/" not in url and local_file(url) is not None
 
 
-def display_location(url: str, line: int, column: int, project: Path | None) -> str:
+def display_file(url: str, project: Path | None) -> str:
+    """A script URL or path, relative to the project when inside it."""
     path = local_file(url)
-    shown = url
-    if path is not None:
-        shown = str(path)
-        if project is not None:
-            try:
-                shown = str(path.resolve().relative_to(project.resolve()))
-            except ValueError:
-                pass
-    return f"{shown}:{line}:{column}"
+    if path is None:
+        return url
+    if project is not None:
+        try:
+            return str(path.resolve().relative_to(project.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def display_location(url: str, line: int, column: int, project: Path | None) -> str:
+    return f"{display_file(url, project)}:{line}:{column}"
 
 
 def find_in_source(path: Path, pattern: re.Pattern[str]) -> tuple[int, int, str] | None:
@@ -252,7 +260,19 @@ def _display_start(snap: HeapSnapshot, chain: list[tuple[int, int]], k: int) -> 
         edge = chain[i][1]
         if edge >= 0 and int(snap.edge_type[edge]) == context and is_identifier(snap.edge_name(edge)):
             return i
+        if module_file(snap, chain[i][0]):
+            return i
     return 0
+
+
+def module_file(snap: HeapSnapshot, ordinal: int) -> str | None:
+    """The file of a CommonJS `Module` object (require.cache entries, module.children)."""
+    if snap.node_type_name(ordinal) != "object" or snap.node_name_text(ordinal) != "Module":
+        return None
+    target = property_target(snap, ordinal, "filename")
+    if target < 0 or "string" not in snap.node_type_name(target):
+        return None
+    return snap.node_name_text(target) or None
 
 
 def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
@@ -263,7 +283,7 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
     chain = tree_path(snap, group.representative)
     k = next((i for i, (node, _) in enumerate(chain) if node == owner), len(chain) - 1)
     start = _display_start(snap, chain, k)
-    steps = readable_path(snap, chain[start:])
+    steps = readable_path(snap, chain[start:], project)
     kind = _kind(snap, chain, k, group.principal_class, owner_class)
     if group.by_class:
         evidence = [
@@ -277,7 +297,7 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
             + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
             + " across the snapshots, in step with requests",
         ]
-    full = readable_path(snap, chain)
+    full = readable_path(snap, chain, project)
     if full != steps:
         evidence.append("path from the GC roots: " + " ".join(full))
     location: str | None = None
@@ -295,7 +315,8 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
             location, text = found
             evidence.append(f"source: listener registered by `{text}` (found by reading the handler's script)")
     if kind == "collection" and name:
-        found = _mutation(snap, closures, name, project)
+        modules = [f for f in (module_file(snap, n) for n, _ in reversed(chain[: k + 1])) if f]
+        found = _mutation(snap, closures, name, project, modules)
         if found:
             location, text = found
             evidence.append(f"source: `{name}` grows at `{text}` (found by reading the script that holds it)")
@@ -326,9 +347,10 @@ def _collection_name(steps: list[str]) -> str | None:
 
 
 def _search_scripts(
-    snap: HeapSnapshot, closures: list[int], pattern: re.Pattern[str], project: Path | None
+    snap: HeapSnapshot, closures: list[int], pattern: re.Pattern[str], project: Path | None,
+    files: list[str] | None = None,
 ) -> tuple[str, str] | None:
-    urls: list[str] = []
+    urls: list[str] = list(files or [])
     for c in reversed(closures):
         loc = location_of(snap, c)
         if loc is not None and user_code(loc.url) and loc.url not in urls:
@@ -349,9 +371,11 @@ def _registration(snap: HeapSnapshot, closures: list[int], event: str, project: 
     return _search_scripts(snap, closures, pattern, project)
 
 
-def _mutation(snap: HeapSnapshot, closures: list[int], var: str, project: Path | None) -> tuple[str, str] | None:
+def _mutation(
+    snap: HeapSnapshot, closures: list[int], var: str, project: Path | None, files: list[str]
+) -> tuple[str, str] | None:
     pattern = re.compile(rf"\b{re.escape(var)}\s*(\.(set|add|push|unshift)\s*\(|\[[^\]]+\]\s*=[^=])")
-    return _search_scripts(snap, closures, pattern, project)
+    return _search_scripts(snap, closures, pattern, project, files)
 
 
 def find_culprits(
