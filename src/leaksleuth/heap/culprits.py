@@ -17,6 +17,7 @@ from leaksleuth.heap.growth import GrowthGroup, counted_groups, display_class, g
 from leaksleuth.heap.locations import location_of
 from leaksleuth.heap.names import property_target
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot, is_identifier
+from leaksleuth.report.units import fmt_bytes
 
 MAX_SOURCE_BYTES = 4 << 20
 
@@ -82,6 +83,9 @@ def _scaffolding(snap: HeapSnapshot, ordinal: int) -> bool:
 
 
 _INDEXED = {"element", "hidden"}
+# internal edges that add nothing a reader needs: backing stores, scopes, a bound function's parts
+_ELIDED_INTERNAL = {"elements", "table", "properties", "context", "extension", "bound_this", "bound_function",
+                    "bound_arguments", "shared", "map"}
 
 
 def _edge_step(snap: HeapSnapshot, edge: int) -> str:
@@ -94,7 +98,7 @@ def _edge_step(snap: HeapSnapshot, edge: int) -> str:
     if kind == "context":
         return f"::{name}"
     if kind == "internal":
-        return "" if name in ("elements", "table", "properties", "context", "extension") else f".<{name}>"
+        return "" if name in _ELIDED_INTERNAL else f".<{name}>"
     return f".<{name}>"
 
 
@@ -144,7 +148,7 @@ def readable_path(snap: HeapSnapshot, chain: list[tuple[int, int]], project: Pat
     name = _edge_name_if_named(snap, into)
     file = module_file(snap, first)
     if file:
-        steps: list[str] = [f"module {display_file(file, project)}"]
+        steps: list[str] = [f"(module {display_file(file, project)})"]
     else:
         steps = [f"{name} ({label})" if name and label != "(global)" else label]
     for index, (node, edge) in enumerate(chain[start + 1 :], start + 1):
@@ -294,7 +298,7 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
     else:
         evidence = [
             f"heap: new objects charged to {owner_class or 'an owner'} @{group.owner_id} grew "
-            + " → ".join(f"{b / 1024:.1f} KB" for b in group.bytes_by_snapshot)
+            + " → ".join(fmt_bytes(b) for b in group.bytes_by_snapshot)
             + " across the snapshots, in step with requests",
         ]
     full = readable_path(snap, chain, project)
@@ -384,8 +388,9 @@ def find_culprits(
     """Culprits of one process, ranked by bytes per request."""
     culprits = [explain(g, project) for g in growing_groups(snapshots, requests)]
     for g in counted_groups(snapshots, requests):
-        if not any(c.kind == "timer" and c.constructor == g.principal_class for c in culprits):
-            culprits.append(explain(g, project))
+        timer = explain(g, project)
+        if not any(c.kind == "timer" and c.location == timer.location for c in culprits):
+            culprits.append(timer)
     return rank(culprits)
 
 

@@ -281,39 +281,68 @@ def _linear(series: list[float], spans: np.ndarray) -> bool:
     return bool(np.all(ratios >= LINEARITY[0]) and np.all(ratios <= LINEARITY[1]))
 
 
+def _callback_sites(snap: HeapSnapshot, timers: np.ndarray) -> list[tuple[int, int, int]]:
+    """Per timer: where its callback is defined, (script id, line, column); (-1,-1,-1) if unknown."""
+    from leaksleuth.heap.names import property_target
+
+    loc = snap.locations
+    order = np.argsort(loc.node, kind="stable")
+    nodes_sorted = loc.node[order]
+    sites = []
+    for t in timers.tolist():
+        callback = property_target(snap, t, "_onTimeout")
+        if callback >= 0:
+            bound = property_target(snap, callback, "bound_function")
+            callback = bound if bound >= 0 else callback
+        i = int(np.searchsorted(nodes_sorted, callback)) if callback >= 0 else len(nodes_sorted)
+        if i < len(nodes_sorted) and nodes_sorted[i] == callback:
+            j = order[i]
+            sites.append((int(loc.script_id[j]), int(loc.line[j]), int(loc.column[j])))
+        else:
+            sites.append((-1, -1, -1))
+    return sites
+
+
 def counted_groups(
     snapshots: list[HeapSnapshot], requests: list[float], min_per_request: float = 0.2
 ) -> list[GrowthGroup]:
-    """Timers counted by class: one more live Timeout per request is a leak however small it
-    is, and whoever the shortest path charges its bytes to (a component holding its id)."""
+    """Timers counted by class and grouped by where their callback is defined: one more live
+    Timeout per request is a leak however small it is, and whoever the shortest path charges
+    its bytes to (a component holding its id). Grouping by callback keeps the timers of
+    keep-alive sockets apart from the one that leaks."""
     base = snapshots[0]
     spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
-    groups: list[GrowthGroup] = []
-    for name in COUNTED_CLASSES:
-        counts, sizes, members = [], [], np.empty(0, dtype=np.int64)
-        for snap in snapshots[1:]:
+    # keyed by class *name* and callback position: string indices differ between snapshots,
+    # script ids and positions do not (one process)
+    per_snapshot: list[dict[tuple[str, int, int, int], list[int]]] = []
+    for snap in snapshots[1:]:
+        by_site: dict[tuple[str, int, int, int], list[int]] = {}
+        for name in COUNTED_CLASSES:
             if name not in snap.strings:
-                counts.append(0)
-                sizes.append(0)
                 continue
             key = snap.strings.index(name)
-            is_new = new_nodes(base, snap)
-            members = np.flatnonzero((snap.class_keys() == key) & is_new & (shortest_path_tree(snap)[0] >= 0))
-            counts.append(len(members))
-            sizes.append(int(snap.node_self_size[members].sum()))
-        if not counts or counts[-1] / spans[-1] < min_per_request or not _linear([float(c) for c in counts], spans):
-            continue
-        snap = snapshots[-1]
-        from leaksleuth.heap.graph import distances
+            members = np.flatnonzero((snap.class_keys() == key) & new_nodes(base, snap) & (shortest_path_tree(snap)[0] >= 0))
+            for member, site in zip(members.tolist(), _callback_sites(snap, members)):
+                by_site.setdefault((name, *site), []).append(member)
+        per_snapshot.append(by_site)
+    snap = snapshots[-1]
+    from leaksleuth.heap.graph import distances
 
-        d = distances(snap)
+    d = distances(snap)
+    groups: list[GrowthGroup] = []
+    for site, members_last in per_snapshot[-1].items():
+        counts = [float(len(p.get(site, []))) for p in per_snapshot]
+        if counts[-1] / spans[-1] < min_per_request or not _linear(counts, spans):
+            continue
+        members = np.asarray(members_last)
+        sizes = [int(snapshots[i + 1].node_self_size[np.asarray(p.get(site, []), dtype=np.int64)].sum()) for i, p in enumerate(per_snapshot)]
         rep = int(members[np.argmin(np.where(d[members] >= 0, d[members], 1 << 30))])
         groups.append(
             GrowthGroup(
                 owner_id=-1,
                 bytes_per_request=sizes[-1] / spans[-1],
                 objects_per_request=counts[-1] / spans[-1],
-                principal_class=name,
+                principal_class=site[0],
                 bytes_by_snapshot=[0, *sizes],
                 representative=rep,
                 snapshot=snap,
