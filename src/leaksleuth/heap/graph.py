@@ -119,8 +119,21 @@ def _is_essential(edge_type, from_node, weak, shortcut, root):  # type: ignore[n
 
 
 @njit(cache=True, nogil=True)
-def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, first_ret, ret_node, ret_edge):  # type: ignore[no-untyped-def]
-    """Iterative DFS over essential edges. Returns (dfn, vertex, parent, virtual_child, count).
+def _strongly_retained(edge_to, edge_type, weak, shortcut, n):  # type: ignore[no-untyped-def]
+    """Per node: 1 if some edge to it is neither weak nor a shortcut (DevTools' test for
+    whether an unreached node becomes an extra child of the root)."""
+    strong = np.zeros(n, dtype=np.uint8)
+    for e in range(edge_to.shape[0]):
+        t = edge_type[e]
+        if t != weak and t != shortcut:
+            strong[edge_to[e]] = 1
+    return strong
+
+
+@njit(cache=True, nogil=True)
+def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong):  # type: ignore[no-untyped-def]
+    """Iterative DFS over essential edges. Returns (dfn, vertex, parent, virtual, count), where
+    vertex/parent/virtual are indexed by preorder number (virtual: an extra child of the root).
 
     After the root's own DFS, nodes left unvisited whose retainers are all non-essential for
     DevTools (weak or shortcut, or none) become extra children of the root, as in DevTools."""
@@ -128,48 +141,39 @@ def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, first_ret, r
     dfn = np.full(n, -1, dtype=np.int32)
     vertex = np.empty(n, dtype=np.int32)
     parent = np.zeros(n, dtype=np.int32)
-    virtual_child = np.zeros(n, dtype=np.uint8)
+    virtual = np.zeros(n, dtype=np.uint8)
     stack_node = np.empty(n, dtype=np.int32)
-    stack_edge = np.empty(n, dtype=np.int64)
+    stack_edge = np.empty(n, dtype=np.uint32)  # edge_count < 2^32 is checked by the caller
     count = 0
     for phase in range(2):
         if phase == 0:
             starts = np.array([root], dtype=np.int32)
         else:
-            mark = np.zeros(n, dtype=np.uint8)
             k = 0
             for v in range(n):
-                if dfn[v] >= 0:
-                    continue
-                only_weak = True
-                for s in range(first_ret[v], first_ret[v + 1]):
-                    t = edge_type[ret_edge[s]]
-                    if t != weak and t != shortcut:
-                        only_weak = False
-                        break
-                if only_weak:
-                    mark[v] = 1
+                if dfn[v] < 0 and strong[v] == 0:
                     k += 1
             starts = np.empty(k, dtype=np.int32)
             k = 0
             for v in range(n):
-                if mark[v]:
+                if dfn[v] < 0 and strong[v] == 0:
                     starts[k] = v
                     k += 1
-                    virtual_child[v] = 1
         for start in starts:
             if dfn[start] >= 0:
                 continue
             dfn[start] = count
             vertex[count] = start
             parent[count] = 0
+            if phase == 1:
+                virtual[count] = 1
             count += 1
             top = 0
             stack_node[0] = start
             stack_edge[0] = first_edge[start]
             while top >= 0:
                 v = stack_node[top]
-                e = stack_edge[top]
+                e = np.int64(stack_edge[top])
                 if e < first_edge[v + 1]:
                     stack_edge[top] = e + 1
                     if not _is_essential(edge_type[e], v, weak, shortcut, root):
@@ -186,66 +190,91 @@ def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, first_ret, r
                     stack_edge[top] = first_edge[w]
                 else:
                     top -= 1
-    return dfn, vertex, parent, virtual_child, count
+    return dfn, vertex, parent, virtual, count
 
 
 @njit(cache=True, nogil=True)
-def _semi_nca(  # type: ignore[no-untyped-def]
-    dfn,
-    vertex,
-    parent,
-    virtual_child,
-    count,
-    edge_type,
-    weak,
-    shortcut,
-    root,
-    first_ret,
-    ret_node,
-    ret_edge,
-):
-    """Immediate dominators in preorder numbers (idom[0] = 0)."""
-    semi = np.arange(count, dtype=np.int32)
-    label = np.arange(count, dtype=np.int32)
-    ancestor = np.full(count, -1, dtype=np.int32)
-    path = np.empty(count, dtype=np.int32)
+def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, count):  # type: ignore[no-untyped-def]
+    """Reverse CSR of the essential edges between reached nodes, in preorder numbers:
+    the predecessors of w (a preorder number) are pred[first[w]:first[w+1]]. The DFS parent
+    is left out (the semidominator search starts from it), which most nodes' only one is."""
+    n = first_edge.shape[0] - 1
+    first = np.zeros(count + 1, dtype=np.uint32)
+    total = 0
+    for v in range(n):
+        if dfn[v] < 0:
+            continue
+        dv = dfn[v]
+        for e in range(first_edge[v], first_edge[v + 1]):
+            if _is_essential(edge_type[e], v, weak, shortcut, root):
+                dw = dfn[edge_to[e]]
+                if dw >= 0 and parent[dw] != dv:
+                    first[dw] += 1
+                    total += 1
+    acc = 0
+    for w in range(count):  # first[w] = end of w's block
+        acc += first[w]
+        first[w] = acc
+    first[count] = total
+    pred = np.empty(total, dtype=np.int32)
+    for v in range(n):
+        dv = dfn[v]
+        if dv < 0:
+            continue
+        for e in range(first_edge[v], first_edge[v + 1]):
+            if _is_essential(edge_type[e], v, weak, shortcut, root):
+                dw = dfn[edge_to[e]]
+                if dw >= 0 and parent[dw] != dv:
+                    slot = np.int64(first[dw]) - 1
+                    first[dw] = slot
+                    pred[slot] = dv
+    return first, pred  # now first[w] = start of w's block
+
+
+@njit(cache=True, nogil=True)
+def _semi_nca(parent, virtual, count, first, pred):  # type: ignore[no-untyped-def]
+    """Immediate dominators in preorder numbers (idom[0] = 0). Overwrites parent with them.
+
+    The link-eval forest keeps, per linked vertex, its forest ancestor and the smallest
+    semidominator on its compressed path side by side (one cache line for both)."""
+    semi = np.empty(count, dtype=np.int32)
+    forest = np.full((count, 2), -1, dtype=np.int32)  # [ancestor, min semi on the path]
     for w in range(count - 1, 0, -1):
-        node = vertex[w]
-        best = semi[w]
-        if virtual_child[node]:
-            best = 0
-        for s in range(first_ret[node], first_ret[node + 1]):
-            r = ret_node[s]
-            if not _is_essential(edge_type[ret_edge[s]], r, weak, shortcut, root):
+        best = 0 if virtual[w] else parent[w]  # the parent: a predecessor, not linked yet
+        for s in range(np.int64(first[w]), np.int64(first[w + 1])):
+            v = pred[s]
+            a = forest[v, 0]
+            if a < 0:  # not linked yet: v < w, its semi is itself
+                best = min(best, v)
                 continue
-            v = dfn[r]
-            if v < 0:
-                continue
-            if ancestor[v] >= 0:
-                # compress the forest path from v, keeping the min-semi label
-                k = 0
+            if forest[a, 0] >= 0:
+                # compress the forest path from v, keeping the min semi. No stack: going up,
+                # ancestor links are reversed; coming down, they are set to the path's top.
+                below = -1
                 x = v
-                while ancestor[ancestor[x]] >= 0:
-                    path[k] = x
-                    k += 1
-                    x = ancestor[x]
-                for j in range(k - 1, -1, -1):
-                    y = path[j]
-                    a = ancestor[y]
-                    if semi[label[a]] < semi[label[y]]:
-                        label[y] = label[a]
-                    ancestor[y] = ancestor[a]
-                u = label[v]
-            else:
-                u = v
-            best = min(best, semi[u])
+                while forest[forest[x, 0], 0] >= 0:
+                    up = forest[x, 0]
+                    forest[x, 0] = below
+                    below = x
+                    x = up
+                a = x
+                y = below
+                while y >= 0:
+                    nxt = forest[y, 0]
+                    forest[y, 1] = min(forest[y, 1], forest[a, 1])
+                    forest[y, 0] = forest[a, 0]
+                    a = y
+                    y = nxt
+            best = min(best, forest[v, 1])
         semi[w] = best
-        ancestor[w] = parent[w]
-    idom = parent[:count].copy()
+        forest[w, 0] = parent[w]
+        forest[w, 1] = best
+    idom = parent
     idom[0] = 0
     for w in range(1, count):
         d = idom[w]
-        while d > semi[w]:
+        sw = semi[w]
+        while d > sw:
             d = idom[d]
         idom[w] = d
     return idom
@@ -263,36 +292,25 @@ def dominators(snap: HeapSnapshot) -> np.ndarray:
     """Immediate dominator of every node, as node ordinals (int32); the root dominates itself."""
     cached = snap.cache.get("dominators")
     if cached is None:
-        first_ret, ret_node, ret_edge = retainers(snap)
+        if snap.edge_count >= 2**32 or snap.node_count >= 2**31:
+            raise ValueError("graphs over 2^32 edges are not supported")
         weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
-        dfn, vertex, parent, virtual_child, count = _preorder(
-            snap.first_edge,
-            snap.edge_to,
-            snap.edge_type,
-            weak,
-            shortcut,
-            ROOT,
-            first_ret,
-            ret_node,
-            ret_edge,
+        strong = _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, snap.node_count)
+        dfn, vertex, parent, virtual, count = _preorder(
+            snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, strong
         )
-        idom_pre = _semi_nca(
-            dfn,
-            vertex,
-            parent,
-            virtual_child,
-            count,
-            snap.edge_type,
-            weak,
-            shortcut,
-            ROOT,
-            first_ret,
-            ret_node,
-            ret_edge,
+        del strong
+        first, pred = _predecessors(
+            snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, dfn, parent, count
         )
+        del dfn
+        idom_pre = _semi_nca(parent, virtual, count, first, pred)
+        del first, pred, virtual
         cached = _to_ordinals(idom_pre, vertex, count, snap.node_count, ROOT)
+        del idom_pre, parent
         snap.cache["dominators"] = cached
-        snap.cache["dominator_preorder"] = (vertex[:count].copy(), count)
+        order = vertex if count == len(vertex) else vertex[:count].copy()
+        snap.cache["dominator_preorder"] = (order, count)
     return cached  # type: ignore[no-any-return]
 
 
@@ -328,23 +346,26 @@ def _class_retained(idom, retained, keys, counted, n_keys, root):  # type: ignor
     """Per class: sum of retained sizes of its counted nodes that no counted node of the same
     class dominates (DevTools' class retained size). Walks the dominator tree depth-first."""
     n = idom.shape[0]
-    first_child = np.zeros(n + 1, dtype=np.int64)
+    first_child = np.zeros(n + 1, dtype=np.int32)  # counts, then block ends, then starts
     for v in range(n):
         if v != root:
-            first_child[idom[v] + 1] += 1
+            first_child[idom[v]] += 1
+    acc = 0
     for i in range(n):
-        first_child[i + 1] += first_child[i]
-    cursor = first_child[:-1].copy()
+        acc += first_child[i]
+        first_child[i] = acc
+    first_child[n] = acc
     children = np.empty(max(n - 1, 1), dtype=np.int32)
-    for v in range(n):
+    for v in range(n - 1, -1, -1):  # backwards, so children stay in ordinal order
         if v != root:
-            children[cursor[idom[v]]] = v
-            cursor[idom[v]] += 1
+            slot = first_child[idom[v]] - 1
+            first_child[idom[v]] = slot
+            children[slot] = v
     total = np.zeros(n_keys, dtype=np.int64)
     open_class = np.zeros(n_keys, dtype=np.uint8)
     opened = np.zeros(n, dtype=np.uint8)
     stack_node = np.empty(n, dtype=np.int32)
-    stack_child = np.empty(n, dtype=np.int64)
+    stack_child = np.empty(n, dtype=np.int32)
     top = 0
     stack_node[0] = root
     stack_child[0] = first_child[root]

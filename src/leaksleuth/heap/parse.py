@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from leaksleuth.errors import SnapshotError
-from leaksleuth.heap.snapshot import HeapSnapshot, Locations
+from leaksleuth.heap.snapshot import HeapSnapshot, Locations, StringTable
 
 CHUNK_BYTES = 16 * 1024 * 1024
 HEADER_MAX_BYTES = 16 * 1024 * 1024
@@ -33,44 +33,123 @@ _NODE_FIELDS_REQUIRED = ("type", "name", "id", "self_size", "edge_count")
 _NODE_FIELDS_KEPT = ("type", "name", "id", "self_size", "edge_count", "detachedness")
 _EDGE_FIELDS_REQUIRED = ("type", "name_or_index", "to_node")
 _LOCATION_FIELDS_REQUIRED = ("object_index", "script_id", "line", "column")
+_NARROW = ("type", "detachedness")  # small codes: one byte per entry
 
 
 @njit(cache=True, nogil=True)
-def _scan_uint_array(buf, start, end, out, field_rows, field, record, value, in_number):  # type: ignore[no-untyped-def]
-    """Parse decimal numbers of a flat JSON array from buf[start:end] into out[row, record].
+def _scan_uint_array(buf, start, end, out, out8, field_rows, field, record, value, in_number):  # type: ignore[no-untyped-def]
+    """Parse decimal numbers of a flat JSON array from buf[start:end] into the column matrices:
+    field f goes to out[r, record] (uint32) if r = field_rows[f] >= 0, to out8[-2 - r, record]
+    (uint8) if r <= -2, nowhere if r == -1.
 
     Numbers may span chunk boundaries: (field, record, value, in_number) carry the state.
     Returns (pos, field, record, value, in_number, status).
     """
     nfields = field_rows.shape[0]
-    capacity = out.shape[1]
+    capacity = max(out.shape[1], out8.shape[1])
     i = start
     while i < end:
         c = buf[i]
         if c >= 48 and c <= 57:
             value = value * 10 + (c - 48)
             in_number = True
-        else:
-            if in_number:
-                if record >= capacity:
-                    return i, field, record, value, in_number, _FULL
+            i += 1
+            # the rest of the number, without the bookkeeping above
+            while i < end:
+                c = buf[i]
+                if c < 48 or c > 57:
+                    break
+                value = value * 10 + (c - 48)
+                i += 1
                 if value > UINT32_MAX:
                     return i, field, record, value, in_number, _OVERFLOW
-                row = field_rows[field]
-                if row >= 0:
-                    out[row, record] = value
-                field += 1
-                if field == nfields:
-                    field = 0
-                    record += 1
-                value = 0
-                in_number = False
-            if c == 93:  # ]
-                return i + 1, field, record, value, in_number, _CLOSED
-            if c != 44 and c != 32 and c != 10 and c != 13 and c != 9:
-                return i, field, record, value, in_number, _BAD_CHAR
+            continue
+        if in_number:
+            if record >= capacity:
+                return i, field, record, value, in_number, _FULL
+            if value > UINT32_MAX:
+                return i, field, record, value, in_number, _OVERFLOW
+            row = field_rows[field]
+            if row >= 0:
+                out[row, record] = value
+            elif row <= -2:
+                if value > 255:
+                    return i, field, record, value, in_number, _OVERFLOW
+                out8[-2 - row, record] = value
+            field += 1
+            if field == nfields:
+                field = 0
+                record += 1
+            value = 0
+            in_number = False
+        if c == 93:  # ]
+            return i + 1, field, record, value, in_number, _CLOSED
+        if c != 44 and c != 32 and c != 10 and c != 13 and c != 9:
+            return i, field, record, value, in_number, _BAD_CHAR
         i += 1
     return i, field, record, value, in_number, _MORE
+
+
+@njit(cache=True, nogil=True)
+def _index_strings(raw, start, end, special):  # type: ignore[no-untyped-def]
+    """Find the strings of a JSON array of strings in raw (the array's exact bytes).
+
+    With empty start/end/special it only counts; else it fills, per string, the byte range of
+    its content and special = 1 if it has escapes or non-ASCII bytes. Returns (count, bad_pos):
+    bad_pos >= 0 where the text is no array of strings."""
+    fill = start.shape[0] > 0
+    n = raw.shape[0]
+    i = 0
+    while i < n and (raw[i] == 32 or raw[i] == 10 or raw[i] == 13 or raw[i] == 9):
+        i += 1
+    if i >= n or raw[i] != 91:  # [
+        return 0, i
+    i += 1
+    count = 0
+    expect_value = True  # right after [ or ,
+    first = True
+    while i < n:
+        c = raw[i]
+        if c == 32 or c == 10 or c == 13 or c == 9:
+            i += 1
+            continue
+        if c == 93:  # ]
+            if expect_value and not first:
+                return count, i
+            return count, -1
+        if expect_value:
+            if c != 34:
+                return count, i
+            i += 1
+            s = i
+            flag = 0
+            while i < n:
+                b = raw[i]
+                if b == 34:
+                    break
+                if b == 92:
+                    flag = 1
+                    i += 2
+                    continue
+                if b >= 128:
+                    flag = 1
+                i += 1
+            if i >= n:
+                return count, i
+            if fill:
+                start[count] = s
+                end[count] = i
+                special[count] = flag
+            count += 1
+            i += 1
+            expect_value = False
+            first = False
+        else:
+            if c != 44:  # ,
+                return count, i
+            expect_value = True
+            i += 1
+    return count, n
 
 
 @njit(cache=True, nogil=True)
@@ -111,6 +190,8 @@ class _Stream:
         self.buf = np.zeros(0, dtype=np.uint8)
         self.pos = 0
         self.base = 0  # absolute offset of buf[0]
+        self._block = bytearray(chunk_bytes)  # reused by every fill(): no fresh pages per chunk
+        self._block_view = np.frombuffer(self._block, dtype=np.uint8)
         self.section = "the header"
 
     @property
@@ -119,11 +200,11 @@ class _Stream:
 
     def fill(self) -> bool:
         """Replace the consumed chunk by the next one; False at end of file."""
-        data = self.handle.read(self.chunk_bytes)
         self.base += len(self.buf)
-        self.buf = np.frombuffer(data, dtype=np.uint8)
+        got = self.handle.readinto(self._block) or 0  # type: ignore[attr-defined]
+        self.buf = self._block_view[:got]
         self.pos = 0
-        return len(data) > 0
+        return got > 0
 
     def error(self, what: str) -> SnapshotError:
         return SnapshotError(
@@ -176,31 +257,44 @@ class _Stream:
         return name.decode("utf-8", "replace")
 
     def read_uint_array(
-        self, out: np.ndarray, field_rows: np.ndarray, *, grow: bool = False
-    ) -> tuple[np.ndarray, int]:
-        """Parse a flat integer array into out (rows × records). Returns (out, records)."""
+        self, out: np.ndarray, out8: np.ndarray, field_rows: np.ndarray, *, grow: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Parse a flat integer array into out/out8 (rows × records), as field_rows says.
+        Returns (out, out8, records)."""
         self.expect(b"[")
         field = record = value = 0
         in_number = False
         while True:
             pos, field, record, value, in_number, status = _scan_uint_array(
-                self.buf, self.pos, len(self.buf), out, field_rows, field, record, value, in_number
+                self.buf,
+                self.pos,
+                len(self.buf),
+                out,
+                out8,
+                field_rows,
+                field,
+                record,
+                value,
+                in_number,
             )
             self.pos = pos
             if status == _CLOSED:
                 if field != 0:
                     raise self.error(f"array length is not a multiple of {len(field_rows)}")
-                return out, record
+                return out, out8, record
             if status == _BAD_CHAR:
                 raise self.error(f"unexpected character {chr(int(self.buf[pos]))!r}")
             if status == _OVERFLOW:
+                while self.pos < len(self.buf) and 48 <= int(self.buf[self.pos]) <= 57:
+                    value = value * 10 + int(self.buf[self.pos]) - 48
+                    self.pos += 1
                 raise self.error(f"number {value} too large")
             if status == _FULL:
+                capacity = max(out.shape[1], out8.shape[1])
                 if not grow:
-                    raise self.error(f"more entries than the {out.shape[1]} announced")
-                bigger = np.zeros((out.shape[0], max(16, out.shape[1] * 2)), dtype=out.dtype)
-                bigger[:, : out.shape[1]] = out
-                out = bigger
+                    raise self.error(f"more entries than the {capacity} announced")
+                size = max(16, capacity * 2)
+                out, out8 = _grown(out, size), _grown(out8, size)
                 continue
             if not self.fill():
                 raise self.truncated()
@@ -234,6 +328,12 @@ class _Stream:
             start = 0
 
 
+def _grown(matrix: np.ndarray, size: int) -> np.ndarray:
+    bigger = np.zeros((matrix.shape[0], size), dtype=matrix.dtype)
+    bigger[:, : matrix.shape[1]] = matrix
+    return bigger
+
+
 def _field_index(
     meta: dict[str, Any], key: str, required: tuple[str, ...], path: Path
 ) -> list[str]:
@@ -255,12 +355,20 @@ def _type_names(meta: dict[str, Any], key: str, path: Path) -> list[str]:
     return [str(t) for t in types[0]]
 
 
-def _rows_for(fields: list[str], kept: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
-    """Map each file field to its row in our matrix (-1: dropped)."""
+def _rows_for(
+    fields: list[str], kept: tuple[str, ...], narrow: tuple[str, ...] = ()
+) -> tuple[np.ndarray, dict[str, int], dict[str, int]]:
+    """Map each file field to its row: r >= 0 in the uint32 matrix, -2 - r for row r of the
+    uint8 matrix (the `narrow` fields: small codes), -1 dropped.
+    Returns (rows, {name: uint32 row}, {name: uint8 row})."""
     present = [name for name in kept if name in fields]
-    where = {name: row for row, name in enumerate(present)}
-    rows = np.array([where.get(name, -1) for name in fields], dtype=np.int64)
-    return rows, where
+    wide = [name for name in present if name not in narrow]
+    small = [name for name in present if name in narrow]
+    where = {name: row for row, name in enumerate(wide)}
+    where8 = {name: row for row, name in enumerate(small)}
+    codes = {**where, **{name: -2 - row for name, row in where8.items()}}
+    rows = np.array([codes.get(name, -1) for name in fields], dtype=np.int64)
+    return rows, where, where8
 
 
 def _read_header(stream: _Stream) -> dict[str, Any]:
@@ -332,12 +440,12 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
     if not isinstance(node_count, int) or not isinstance(edge_count, int) or node_count < 1:
         raise SnapshotError(f"{path}: unsupported snapshot format: no node_count/edge_count")
 
-    node_rows, node_where = _rows_for(node_fields, _NODE_FIELDS_KEPT)
-    edge_rows, edge_where = _rows_for(edge_fields, _EDGE_FIELDS_REQUIRED)
-    nodes = edges = None
+    node_rows, node_where, node_where8 = _rows_for(node_fields, _NODE_FIELDS_KEPT, _NARROW)
+    edge_rows, edge_where, edge_where8 = _rows_for(edge_fields, _EDGE_FIELDS_REQUIRED, _NARROW)
+    nodes = nodes8 = edges = edges8 = None
     loc_matrix = np.zeros((4, 0), dtype=np.uint32)
-    loc_count = 0
-    strings: list[str] | None = None
+    no_bytes = np.zeros((0, 0), dtype=np.uint8)
+    strings: StringTable | None = None
     while True:
         stream.section = "the top-level object"
         key = stream.read_key()
@@ -345,30 +453,30 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
             break
         stream.section = key
         if key == "nodes":
-            out = np.zeros((len(node_where), node_count), dtype=np.uint32)
-            nodes, found = stream.read_uint_array(out, node_rows)
+            nodes, nodes8, found = stream.read_uint_array(
+                np.empty((len(node_where), node_count), dtype=np.uint32),
+                np.empty((len(node_where8), node_count), dtype=np.uint8),
+                node_rows,
+            )
             if found != node_count:
                 raise stream.error(f"found {found} nodes, header announced {node_count}")
         elif key == "edges":
-            out = np.zeros((len(edge_where), edge_count), dtype=np.uint32)
-            edges, found = stream.read_uint_array(out, edge_rows)
+            edges, edges8, found = stream.read_uint_array(
+                np.empty((len(edge_where), edge_count), dtype=np.uint32),
+                np.empty((len(edge_where8), edge_count), dtype=np.uint8),
+                edge_rows,
+            )
             if found != edge_count:
                 raise stream.error(f"found {found} edges, header announced {edge_count}")
         elif key == "locations" and isinstance(meta.get("location_fields"), list):
             loc_fields = _field_index(meta, "location_fields", _LOCATION_FIELDS_REQUIRED, path)
-            loc_rows, _ = _rows_for(loc_fields, _LOCATION_FIELDS_REQUIRED)
-            loc_matrix, loc_count = stream.read_uint_array(
-                np.zeros((4, 1024), dtype=np.uint32), loc_rows, grow=True
+            loc_rows, _, _ = _rows_for(loc_fields, _LOCATION_FIELDS_REQUIRED)
+            loc_matrix, _, loc_count = stream.read_uint_array(
+                np.zeros((4, 1024), dtype=np.uint32), no_bytes, loc_rows, grow=True
             )
             loc_matrix = loc_matrix[:, :loc_count]
         elif key == "strings":
-            raw = stream.skip_value(keep=True)
-            try:
-                strings = json.loads(raw, strict=False)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise stream.error(f"invalid strings table ({exc})") from exc
-            if not isinstance(strings, list):
-                raise stream.error("strings is not an array")
+            strings = _string_table(stream, stream.skip_value(keep=True))
         else:
             stream.skip_value()
     stream.section = "the end of the file"
@@ -396,18 +504,19 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
         line=loc_matrix[2],
         column=loc_matrix[3],
     )
+    assert nodes8 is not None and edges8 is not None
     return HeapSnapshot(
         path=str(path),
-        node_type=nodes[node_where["type"]],
+        node_type=nodes8[node_where8["type"]],
         node_name=nodes[node_where["name"]],
         node_id=nodes[node_where["id"]],
         node_self_size=nodes[node_where["self_size"]],
         node_edge_count=edge_counts,
-        node_detachedness=nodes[node_where["detachedness"]]
-        if "detachedness" in node_where
+        node_detachedness=nodes8[node_where8["detachedness"]]
+        if "detachedness" in node_where8
         else None,
         first_edge=first_edge,
-        edge_type=edges[edge_where["type"]],
+        edge_type=edges8[edge_where8["type"]],
         edge_name_or_index=edges[edge_where["name_or_index"]],
         edge_to=edge_to,
         strings=strings,
@@ -416,3 +525,29 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
         locations=locations,
         script_urls=dict(script_urls) if script_urls else {},
     )
+
+
+def _string_table(stream: _Stream, raw: bytes) -> StringTable:
+    """Index the raw `strings` array: byte ranges per string, decoding only the few with
+    escapes or non-ASCII bytes now (and so finding broken ones here, as json would)."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    empty = np.zeros(0, dtype=np.uint32)
+    count, bad = _index_strings(data, empty, empty, np.zeros(0, dtype=np.uint8))
+    if bad >= 0:
+        raise stream.error("strings is not an array of strings")
+    wide = np.uint32 if len(raw) < 2**32 else np.int64
+    start, end = np.empty(count, dtype=wide), np.empty(count, dtype=wide)
+    flags = np.empty(count, dtype=np.uint8)
+    if count:
+        _index_strings(data, start, end, flags)
+    special: dict[int, str] = {}
+    try:
+        for i in np.flatnonzero(flags).tolist():
+            piece = raw[int(start[i]) : int(end[i])]
+            if b"\\" in piece:
+                special[i] = json.loads(b'"' + piece + b'"', strict=False)
+            else:
+                special[i] = piece.decode("utf-8", "surrogatepass")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise stream.error(f"invalid strings table ({exc})") from exc
+    return StringTable(raw, start, end, special)

@@ -7,11 +7,15 @@ ordinals (the file's flat offsets already divided by the node field count).
 
 from __future__ import annotations
 
+import json
+import operator
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+from numba import njit
 
 ROOT = 0
 
@@ -19,6 +23,108 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
 
 # DevTools' className() for node types whose instances are not told apart by name.
 _TYPE_CLASS_NAMES = {"hidden": "(system)", "code": "(compiled code)"}
+
+
+class StringTable(Sequence[str]):
+    """The snapshot's string table, kept as the file's bytes plus per-string byte ranges.
+
+    Behaves like the list `json.loads` would give (indexing, len, iteration, `in`, index(),
+    == with a list) without holding millions of str objects: a string is decoded when asked
+    for. Strings with escapes or non-ASCII bytes (few) are decoded up front, in `special`."""
+
+    __slots__ = ("_end", "_raw", "_special", "_start")
+
+    def __init__(
+        self, raw: bytes, start: np.ndarray, end: np.ndarray, special: dict[int, str]
+    ) -> None:
+        self._raw = raw  # the JSON array text, brackets included
+        self._start = start  # byte range of string i's content (between its quotes)
+        self._end = end
+        self._special = special
+
+    def __len__(self) -> int:
+        return len(self._start)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = operator.index(index)
+        n = len(self._start)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("string index out of range")
+        text = self._special.get(i)
+        if text is not None:
+            return text
+        return self._raw[int(self._start[i]) : int(self._end[i])].decode("ascii")
+
+    def __iter__(self) -> Iterator[str]:
+        # one bulk decode beats a million small ones; the list lives only while iterated
+        strings: list[str] = json.loads(self._raw, strict=False)
+        return iter(strings)
+
+    def _first_index(self, value: object) -> int:
+        if not isinstance(value, str):
+            return -1
+        found = [i for i, text in self._special.items() if text == value]
+        best = min(found) if found else -1
+        if not value.isascii() or '"' in value or "\\" in value:
+            return best  # a plain (escape-free ASCII) string cannot hold it
+        needle = b'"' + value.encode("ascii") + b'"'
+        raw, start = self._raw, self._start
+        pos = raw.find(needle)
+        while pos >= 0:
+            i = int(np.searchsorted(start, pos + 1))
+            if (
+                i < len(start)
+                and int(start[i]) == pos + 1
+                and int(self._end[i]) == pos + len(needle) - 1
+                and i not in self._special
+            ):
+                return i if best < 0 else min(i, best)
+            if best >= 0 and i >= best:
+                break
+            pos = raw.find(needle, pos + 1)
+        return best
+
+    def __contains__(self, value: object) -> bool:
+        return self._first_index(value) >= 0
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        if start == 0 and stop is None:
+            i = self._first_index(value)
+            if i < 0:
+                raise ValueError(f"{value!r} is not in the string table")
+            return i
+        return super().index(value, start, len(self) if stop is None else stop)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StringTable):
+            return self._raw == other._raw or list(self) == list(other)
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<StringTable of {len(self)} strings>"
+
+
+@njit(cache=True, nogil=True)
+def _class_keys(node_type, node_name, named, n_strings):  # type: ignore[no-untyped-def]
+    keys = np.empty(node_type.shape[0], dtype=np.int64)
+    for i in range(node_type.shape[0]):
+        t = node_type[i]
+        keys[i] = node_name[i] if named[t] else n_strings + t
+    return keys
 
 
 @dataclass(frozen=True)
@@ -36,17 +142,17 @@ class HeapSnapshot:
     """One heap snapshot as flat columns; derived arrays are cached in `cache`."""
 
     path: str
-    node_type: np.ndarray  # index into node_type_names
+    node_type: np.ndarray  # index into node_type_names (uint8)
     node_name: np.ndarray  # index into strings
     node_id: np.ndarray
     node_self_size: np.ndarray
     node_edge_count: np.ndarray
     node_detachedness: np.ndarray | None
     first_edge: np.ndarray  # int64, node_count + 1
-    edge_type: np.ndarray  # index into edge_type_names
+    edge_type: np.ndarray  # index into edge_type_names (uint8)
     edge_name_or_index: np.ndarray  # strings index, or a number for element/hidden edges
     edge_to: np.ndarray  # node ordinal
-    strings: list[str]
+    strings: Sequence[str]  # a StringTable when parsed from a file
     node_type_names: list[str]
     edge_type_names: list[str]
     locations: Locations
@@ -100,15 +206,12 @@ class HeapSnapshot:
         else the node type (as len(strings) + type code)."""
         keys: np.ndarray | None = self.cache.get("class_keys")
         if keys is None:
-            named = np.zeros(len(self.node_type_names), dtype=bool)
+            # one entry per possible code, so a bad code in the file cannot read past it
+            named = np.zeros(max(len(self.node_type_names), 256), dtype=np.uint8)
             for name in ("object", "native"):
                 if name in self.node_type_names:
-                    named[self.node_type_names.index(name)] = True
-            keys = np.where(
-                named[self.node_type],
-                self.node_name.astype(np.int64),
-                len(self.strings) + self.node_type.astype(np.int64),
-            )
+                    named[self.node_type_names.index(name)] = 1
+            keys = _class_keys(self.node_type, self.node_name, named, len(self.strings))
             self.cache["class_keys"] = keys
         return keys
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numba import njit
 
 from leaksleuth.heap.graph import class_retained_sizes
 from leaksleuth.heap.snapshot import HeapSnapshot
@@ -40,29 +41,41 @@ class HeapSummary:
         }
 
 
+@njit(cache=True, nogil=True)
+def _class_totals(keys, counted, self_size, n_keys):  # type: ignore[no-untyped-def]
+    """Per class key, over counted nodes: count, self size and the first node (-1: none)."""
+    counts = np.zeros(n_keys, dtype=np.int64)
+    sizes = np.zeros(n_keys, dtype=np.int64)
+    first_node = np.full(n_keys, -1, dtype=np.int64)
+    for v in range(keys.shape[0]):
+        if counted[v]:
+            k = keys[v]
+            if counts[k] == 0:
+                first_node[k] = v
+            counts[k] += 1
+            sizes[k] += self_size[v]
+    return counts, sizes, first_node
+
+
+def _totals(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_keys = len(snap.strings) + len(snap.node_type_names)
+    return _class_totals(  # type: ignore[no-any-return]
+        snap.class_keys(), snap.counted_in_summary(), snap.node_self_size, n_keys
+    )
+
+
 def class_counts(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray]:
     """Per class key: (count, self size) over the nodes the summary counts."""
-    keys = snap.class_keys()
-    counted = snap.counted_in_summary()
-    n_keys = len(snap.strings) + len(snap.node_type_names)
-    counts = np.bincount(keys[counted], minlength=n_keys)
-    self_sizes = np.bincount(
-        keys[counted], weights=snap.node_self_size[counted], minlength=n_keys
-    ).astype(np.int64)
+    counts, self_sizes, _ = _totals(snap)
     return counts, self_sizes
 
 
 def summarize(snap: HeapSnapshot, top: int | None = None) -> HeapSummary:
     """Group nodes by constructor/type, sorted by retained size (then count, name)."""
-    counts, self_sizes = class_counts(snap)
+    counts, self_sizes, first_node = _totals(snap)
     retained = class_retained_sizes(snap)
     present = np.flatnonzero(counts)
-    # one representative node per class gives the class its node type
-    keys = snap.class_keys()
-    counted = snap.counted_in_summary()
-    first_node = np.full(len(counts), -1, dtype=np.int64)
-    ordinals = np.flatnonzero(counted)
-    first_node[keys[ordinals][::-1]] = ordinals[::-1]
+    # one representative node per class (first_node) gives the class its node type
     order = sorted(
         present.tolist(), key=lambda k: (-int(retained[k]), -int(counts[k]), snap.class_name(k))
     )
