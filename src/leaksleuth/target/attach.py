@@ -66,6 +66,18 @@ async def _wait_listening(pid: int, port: int, timeout: float = 5.0) -> bool:
     return False
 
 
+async def _wait_new_port(pid: int, before: set[int], timeout: float = 5.0) -> int | None:
+    """The port the process starts listening on after SIGUSR1: 9229 normally, or the port
+    set by --inspect-port / process.debugPort. Only a port that appears just now counts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = listening_ports(pid) - before
+        if new:
+            return DEFAULT_PORT if DEFAULT_PORT in new else min(new)
+        await asyncio.sleep(0.05)
+    return None
+
+
 async def _move_to_random_port(url: str) -> str:
     """Reopen the inspector of the process behind `url` on a random loopback port."""
     fd, name = tempfile.mkstemp(prefix="leaksleuth-url-")
@@ -103,11 +115,15 @@ async def open_inspector(proc: psutil.Process) -> tuple[str, bool]:
             f"port {DEFAULT_PORT} (Node's inspector port for SIGUSR1) is taken by pid {owner}; "
             "free it and try again"
         )
+    port = DEFAULT_PORT
     if owner != proc.pid:
+        before = listening_ports(proc.pid)
         os.kill(proc.pid, signal.SIGUSR1)
-        if not await _wait_listening(proc.pid, DEFAULT_PORT):
+        opened = await _wait_new_port(proc.pid, before)
+        if opened is None:
             raise TargetError(f"pid {proc.pid} did not open its inspector after SIGUSR1")
-    return await _move_to_random_port(await _ws_url(DEFAULT_PORT)), True
+        port = opened
+    return await _move_to_random_port(await _ws_url(port)), True
 
 
 async def attach(pid: int) -> tuple[list[NodeProcess], list[str]]:
@@ -146,7 +162,11 @@ async def close_inspectors(urls: list[str]) -> None:
             continue
         try:
             # `require` exists only while the evaluation runs: bind it before the timer fires
-            await session.evaluate("(() => { const i = require('inspector'); setTimeout(() => i.close(), 10); return true; })()")
+            # and restore the port a later SIGUSR1 opens (our move to a random port changed it)
+            await session.evaluate(
+                "(() => { const i = require('inspector');"
+                f" setTimeout(() => {{ i.close(); process.debugPort = {DEFAULT_PORT}; }}, 10); return true; }})()"
+            )
         except Exception:  # noqa: BLE001
             pass
         await session.close()
