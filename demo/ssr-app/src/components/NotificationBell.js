@@ -11,8 +11,8 @@ module.exports = {
   },
   created() {
     if (this.leaks.interval) {
-      // The poller only closes over a small state object (not the component).
-      const poll = { url: this.url, checks: 0, lastCheckedAt: Date.now() };
+      // The poller only closes over its own state object (not the component).
+      const poll = { url: this.url, checks: 0, lastCheckedAt: Date.now(), recent: Array.from({ length: 24 }, (_, i) => ({ id: i, read: false })) };
       // LEAK(interval): the next line is src/components/NotificationBell.js:17 — never cleared on the server.
       this.timer = setInterval(function pollNotifications() {
         poll.checks += 1;
