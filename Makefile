@@ -25,6 +25,7 @@ demo: setup
 	$(VENV)/bin/leaksleuth demo
 
 test: setup chromium
+	$(VENV)/bin/mypy src
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

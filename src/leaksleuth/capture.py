@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -118,7 +119,11 @@ async def capture_snapshot(
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     out = os.fdopen(fd, "w", encoding="utf-8")
-    unsubscribe_chunk = session.subscribe("HeapProfiler.addHeapSnapshotChunk", lambda p: out.write(p["chunk"]))
+
+    def write_chunk(params: dict[str, Any]) -> None:
+        out.write(params["chunk"])
+
+    unsubscribe_chunk = session.subscribe("HeapProfiler.addHeapSnapshotChunk", write_chunk)
     unsubscribe_progress = session.subscribe(
         "HeapProfiler.reportHeapSnapshotProgress",
         lambda p: on_progress(int(p["done"]), int(p["total"])) if on_progress else None,

@@ -23,7 +23,7 @@ def check_local_url(url: str) -> int:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"not an http URL: {url}")
     try:
-        addrs = {info[4][0] for info in socket.getaddrinfo(parts.hostname, None)}
+        addrs = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, None)}
     except socket.gaierror as exc:
         raise UsageError(f"cannot resolve {parts.hostname}: {exc.strerror}") from exc
     if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs):

@@ -128,12 +128,15 @@ def summarise(
     n = min(len(i.readings) for i in serving)
     steady = range(warmup_index, n)
     x = np.array([serving[0].readings[k].requests for k in steady], dtype=float)
-    sum_of = lambda f: [sum(f(i.readings[k]) for i in serving) for k in steady]  # noqa: E731
+
+    def sum_of(f: Callable[[Reading], float]) -> list[float]:
+        return [sum(f(i.readings[k]) for i in serving) for k in steady]
+
     fit = robust_fit(x, sum_of(lambda r: r.heap_used - r.code_space))
     total_fit = robust_fit(x, sum_of(lambda r: r.heap_used))
     served = [p for p in per_process if p.pid in {i.process.pid for i in serving}]
     kinds = sorted({k for i in serving for r in i.readings for k in r.resources})
-    handle_fits = {k: robust_fit(x, sum_of(lambda r, k=k: r.resources.get(k, 0))) for k in kinds}
+    handle_fits = {k: robust_fit(x, sum_of(lambda r, k=k: r.resources.get(k, 0))) for k in kinds}  # type: ignore[misc]
     handles = {k: round(f.slope, 4) for k, f in handle_fits.items()}
     # one more timer or listener per request is a leak however few bytes it holds
     growing_handles = {k: f.slope for k, f in handle_fits.items() if f.slope >= HANDLE_LEAK and f.ci95[0] > HANDLE_LEAK / 2}

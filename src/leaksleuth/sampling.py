@@ -40,7 +40,8 @@ async def stop_sampling(session: InspectorSession) -> dict[str, Any]:
     await session.send("HeapProfiler.collectGarbage")
     reply = await session.send("HeapProfiler.getSamplingProfile")
     await session.send("HeapProfiler.stopSampling")
-    return reply.get("profile", {})
+    profile: dict[str, Any] = reply.get("profile", {})
+    return profile
 
 
 def allocation_sites(profile: dict[str, Any]) -> list[AllocationSite]:

@@ -11,7 +11,8 @@ from rich.console import Console
 from leaksleuth.report.terminal import make_console
 
 from leaksleuth.errors import UsageError
-from leaksleuth.measure import Inspected, attached, launched
+from leaksleuth.measure import attached, launched
+from leaksleuth.protocol import Inspected
 from leaksleuth.probe import read_memory
 from leaksleuth.report.units import fmt_bytes
 

@@ -68,9 +68,9 @@ def tree_path(snap: HeapSnapshot, ordinal: int) -> list[tuple[int, int]]:
     while node != ROOT and node >= 0 and guard < 10_000:
         p = int(parent[node])
         begin, end = int(snap.first_edge[p]), int(snap.first_edge[p + 1])
-        edges = np.flatnonzero(snap.edge_to[begin:end] == node) + begin
-        edges = [int(e) for e in edges if int(snap.edge_type[e]) not in (weak, shortcut)]
-        chain.append((node, edges[0] if edges else -1))
+        candidates = np.flatnonzero(snap.edge_to[begin:end] == node) + begin
+        strong = [int(e) for e in candidates if int(snap.edge_type[e]) not in (weak, shortcut)]
+        chain.append((node, strong[0] if strong else -1))
         node = p
         guard += 1
     chain.reverse()

@@ -147,8 +147,17 @@ def _type_mask(snap: HeapSnapshot, names: tuple[str, ...]) -> np.ndarray:
 
 def _system_names(snap: HeapSnapshot) -> np.ndarray:
     """Per node: True if its name is V8 bookkeeping (`system / Context`, `(object elements)`)."""
-    flags = np.array([s.startswith("system /") or (s.startswith("(") and s.endswith(")")) for s in snap.strings], dtype=bool)
-    return flags[snap.node_name]
+    # only the names of objects and closures matter here: far fewer than all strings
+    relevant = _type_mask(snap, ("object", "closure", "native"))
+    names = np.unique(snap.node_name[relevant])
+    bookkeeping = np.array(
+        [(s.startswith("system /") or (s.startswith("(") and s.endswith(")"))) for s in (snap.strings[int(i)] for i in names)],
+        dtype=bool,
+    )
+    flags = np.zeros(len(snap.strings), dtype=bool)
+    flags[names[bookkeeping]] = True
+    result: np.ndarray = flags[snap.node_name]
+    return result
 
 
 def new_nodes(baseline: HeapSnapshot, later: HeapSnapshot) -> np.ndarray:
@@ -330,19 +339,19 @@ def counted_groups(
 
     d = distances(snap)
     groups: list[GrowthGroup] = []
-    for site, members_last in per_snapshot[-1].items():
-        counts = [float(len(p.get(site, []))) for p in per_snapshot]
+    for group_key, members_last in per_snapshot[-1].items():  # (class name, script, line, column)
+        counts = [float(len(p.get(group_key, []))) for p in per_snapshot]
         if counts[-1] / spans[-1] < min_per_request or not _linear(counts, spans):
             continue
         members = np.asarray(members_last)
-        sizes = [int(snapshots[i + 1].node_self_size[np.asarray(p.get(site, []), dtype=np.int64)].sum()) for i, p in enumerate(per_snapshot)]
+        sizes = [int(snapshots[i + 1].node_self_size[np.asarray(p.get(group_key, []), dtype=np.int64)].sum()) for i, p in enumerate(per_snapshot)]
         rep = int(members[np.argmin(np.where(d[members] >= 0, d[members], 1 << 30))])
         groups.append(
             GrowthGroup(
                 owner_id=-1,
                 bytes_per_request=sizes[-1] / spans[-1],
                 objects_per_request=counts[-1] / spans[-1],
-                principal_class=site[0],
+                principal_class=group_key[0],
                 bytes_by_snapshot=[0, *sizes],
                 representative=rep,
                 snapshot=snap,

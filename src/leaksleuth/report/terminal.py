@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from leaksleuth.protocol import Progress
 from leaksleuth.report.model import Measurement
 from leaksleuth.report.units import fmt_bytes
+
+if TYPE_CHECKING:
+    from leaksleuth.heap.culprits import Culprit
 
 VERDICT_STYLE = {"leak": "bold red", "no leak": "bold green", "inconclusive": "bold yellow"}
 
@@ -79,7 +84,7 @@ def make_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=None if stream.isatty() else 140)
 
 
-def render_culprits(console: Console, culprits: list["Culprit"], skipped: str | None = None) -> None:  # noqa: F821
+def render_culprits(console: Console, culprits: list[Culprit], skipped: str | None = None) -> None:
     """Ranked culprits: size per request, what, the clustered path, the line of code."""
     if skipped:
         console.print(f"[dim]Culprits: {skipped}[/]", highlight=False)

@@ -148,7 +148,7 @@ async def attach(pid: int) -> tuple[list[NodeProcess], list[str]]:
 
 def _environ(proc: psutil.Process) -> dict[str, str]:
     try:
-        return proc.environ()
+        return dict(proc.environ())
     except psutil.Error:
         return {}
 
