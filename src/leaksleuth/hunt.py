@@ -182,12 +182,15 @@ async def hunt_command(
     env: dict[str, str] | None = None,
     ready_timeout: float = 30.0,
     log_file: Path | None = None,
+    project: Path | None = None,
     on_progress: ProgressCallback | None = None,
     say: Callable[[str], None] = lambda s: None,
 ) -> HuntReport:
-    """Launch, measure, snapshot, explain; the target is stopped whatever happens."""
+    """Launch, measure, snapshot, explain; the target is stopped whatever happens.
+
+    Source files are shown relative to `project` (default: `cwd`, else the current folder)."""
     port = check_local_url(load.urls[0])
-    project = (cwd or Path.cwd()).resolve()
+    project = (project or cwd or Path.cwd()).resolve()
     async with launched(command, port, cwd=cwd, env=env, ready_timeout=ready_timeout, log_file=log_file) as (target, inspected):
         try:
             report = await _hunt(inspected, load, spec, hunt, lambda: alive_check(target, inspected), project, on_progress, say)

@@ -196,3 +196,14 @@ def test_no_process_is_left_after_a_run(demo_dir, mark):
     time.sleep(0.5)
     assert node_processes_with(mark) == [], [p.cmdline() for p in node_processes_with(mark)]
     assert psutil.pid_exists  # keep psutil import used
+
+
+def test_a_target_answering_errors_is_reported_as_such_not_measured(tmp_path):
+    failing = tmp_path / "failing.js"
+    failing.write_text(
+        "require('http').createServer((q, s) => { s.statusCode = 500; s.end('boom'); })"
+        ".listen(+process.env.PORT, '127.0.0.1');\n"
+    )
+    port = free_port()
+    result = run_cli("measure", "--url", url(port), "--warmup", "50", "--", "node", str(failing), env={"PORT": str(port)})
+    _one_line_error(result, "requests failed (500: 50)")

@@ -46,10 +46,12 @@ def run_hunt(kw: dict[str, Any], console: Console) -> HuntReport:
     progress = lambda p: render_progress(console, p)  # noqa: E731
     say = lambda s: console.print(f"[dim]{s}[/]", highlight=False)  # noqa: E731
     if kw["pid"] is not None:
-        return asyncio.run(hunt_pid(kw["pid"], load, spec, hunt, project=kw["project"], on_progress=progress, say=say))
+        project = (kw["project"] or Path.cwd()).resolve()
+        return asyncio.run(hunt_pid(kw["pid"], load, spec, hunt, project=project, on_progress=progress, say=say))
     return asyncio.run(
         hunt_command(list(kw["command"]), load, spec, hunt, cwd=kw.get("cwd"), env=kw.get("env"),
-                     ready_timeout=kw["ready_timeout"], log_file=kw["log_file"], on_progress=progress, say=say)
+                     ready_timeout=kw["ready_timeout"], log_file=kw["log_file"], project=kw["project"],
+                     on_progress=progress, say=say)
     )
 
 

@@ -24,7 +24,16 @@ async def _snap(inspected: list[Inspected], out: Path, force: bool, limit: int |
     for i in chosen:
         path = out if len(chosen) == 1 else out.with_name(f"{out.stem}.{i.process.pid}{out.suffix}")
         console.print(f"snapshot of pid {i.process.pid} ({i.process.role}) → {path}", highlight=False)
-        await capture_snapshot(i.session, i.process.pid, path, force=force, memory_limit=limit)
+        console.print("  the target is frozen while V8 writes it", highlight=False)
+        shown = [-1]
+
+        def progress(done: int, total: int) -> None:
+            percent = 100 * done // max(total, 1)
+            if percent >= shown[0] + 25:  # a line at 0, 25, 50, 75, 100 %
+                shown[0] = percent
+                console.print(f"  {percent:3d}% of {total:,} objects", highlight=False)
+
+        await capture_snapshot(i.session, i.process.pid, path, force=force, memory_limit=limit, on_progress=progress)
         console.print(f"  {fmt_bytes(path.stat().st_size)} written", highlight=False)
         paths.append(path)
     return paths
