@@ -16,16 +16,8 @@ from leaksleuth.heap.graph import retained_sizes
 from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.paths import format_path, retainer_paths
 from leaksleuth.heap.summary import HeapSummary, summarize
-
-
-def _size(n: int) -> str:
-    value = float(abs(n))
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            return ("-" if n < 0 else "") + text
-        value /= 1000
-    raise AssertionError("unreachable")
+from leaksleuth.report.terminal import make_console
+from leaksleuth.report.units import fmt_bytes
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -42,10 +34,10 @@ def render_summary(summary: HeapSummary, console: Console, title: str) -> None:
     table.add_column("Self size", justify="right")
     table.add_column("Retained size", justify="right")
     for row in summary.constructors:
-        table.add_row(row.name, f"{row.count:,}", _size(row.self_size), _size(row.retained_size))
+        table.add_row(row.name, f"{row.count:,}", fmt_bytes(row.self_size), fmt_bytes(row.retained_size))
     console.print(table)
     console.print(
-        f"{summary.nodes:,} nodes, {summary.edges:,} edges, {_size(summary.total_size)} in total"
+        f"{summary.nodes:,} nodes, {summary.edges:,} edges, {fmt_bytes(summary.total_size)} in total"
     )
 
 
@@ -60,9 +52,9 @@ def render_diff(diff: HeapDiff, console: Console, title: str) -> None:
             f"{row.added:,}",
             f"{row.freed:,}",
             f"{row.count_delta:+,}",
-            _size(row.added_size),
-            _size(row.freed_size),
-            ("+" if row.size_delta > 0 else "") + _size(row.size_delta),
+            fmt_bytes(row.added_size),
+            fmt_bytes(row.freed_size),
+            fmt_bytes(row.size_delta, signed=True),
         )
     console.print(table)
     console.print(f"{diff.added:,} objects added, {diff.freed:,} freed")
@@ -100,7 +92,7 @@ def analyze(files: tuple[Path, ...], top: int, json_path: Path | None, request_c
     shown = HeapSummary(
         summary.nodes, summary.edges, summary.total_size, summary.constructors[:top]
     )
-    render_summary(shown, Console(), title=str(files[0]))
+    render_summary(shown, make_console(), title=str(files[0]))
     return 0
 
 
@@ -148,7 +140,7 @@ def diff(before: Path, after: Path, top: int, json_path: Path | None) -> int:
     shown = HeapDiff(
         result.added, result.freed, result.added_size, result.freed_size, result.constructors[:top]
     )
-    render_diff(shown, Console(), title=f"{before} → {after}")
+    render_diff(shown, make_console(), title=f"{before} → {after}")
     return 0
 
 
@@ -190,9 +182,9 @@ def path(file: Path, node_id: str, max_paths: int, json_path: Path | None) -> in
                 "paths": [p.to_json(snap) for p in found],
             },
         )
-    console = Console()
+    console = make_console()
     console.print(
-        f"{node} — self {_size(node.self_size)}, retained {_size(retained)}", highlight=False
+        f"{node} — self {fmt_bytes(node.self_size)}, retained {fmt_bytes(retained)}", highlight=False
     )
     if not found:
         console.print("unreachable from the GC roots (garbage, or only weakly held)")
