@@ -11,6 +11,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from leaksleuth.report.terminal import make_console
+
 from leaksleuth.commands._options import write_json
 from leaksleuth.errors import UsageError
 from leaksleuth.experiments.config import load_config
@@ -45,7 +47,7 @@ def experiment(config_arg: Path | None, config_opt: Path | None, jobs: int | Non
         raise UsageError("--jobs must be at least 1")
     state_dir = (state or default_state_dir(cfg)).resolve()
     clear_stale_scratch(state_dir)
-    console = Console()
+    console = make_console()
     t0 = time.monotonic()
     console.print(
         f"Experiment: {len(cfg.toggles)} toggles on {cfg.project} (record: {state_dir})", highlight=False
