@@ -182,10 +182,12 @@ def advise(
 
     if growing_handles:
         what = ", ".join(f"{v:.2f} {k}" for k, v in sorted(growing_handles.items()))
-        return (
-            f"each request leaves {what} behind (heap {fmt_bytes(slope, signed=True)}/request); "
-            "run `leaksleuth hunt` to see where they are created"
+        heap = (
+            f"the heap keeps {fmt_bytes(slope)} per request and "
+            if ci[0] > spec.threshold
+            else f"heap {fmt_bytes(slope, signed=True)}/request, but "
         )
+        return f"{heap}each request leaves {what} behind; run `leaksleuth hunt` to see where"
     if elsewhere:
         names = ", ".join(f"{p.role} {p.pid}" for p in elsewhere)
         return f"a process that serves no HTTP grows: {names}; look there too (leaksleuth hunt)"
