@@ -84,10 +84,11 @@ async def snapshot_series(
     alive: Callable[[], str | None],
     say: Callable[[str], None],
     profiles: list[dict[str, Any]],
+    also: frozenset[int] = frozenset(),
 ) -> tuple[dict[int, list[Path]], list[int]]:
     """GC'd snapshots of every serving process at n0 < n1 < n2 … requests; the sampling heap
     profiler runs from the first to the last, its live-allocation profiles go to `profiles`."""
-    serving = [i for i in inspected if i.process.serving] or inspected
+    serving = [i for i in inspected if i.process.serving or i.process.pid in also] or inspected
     files: dict[int, list[Path]] = {i.process.pid: [] for i in serving}
     counts: list[int] = []
     for k in range(spec.snapshots):
@@ -149,8 +150,10 @@ async def _hunt(
                 await driver.send(max(spec.warmup_requests, 1))
             t0 = time.monotonic()
             profiles: list[dict[str, Any]] = []
+            # processes that serve no HTTP but grew (an Egg agent fed by the workers) too
+            growing = frozenset(p.pid for p in m.processes if not p.serving and p.verdict == "leak") if m else frozenset()
             files, counts = await snapshot_series(
-                inspected, driver, hunt, requests_between(m, hunt), folder, alive, say, profiles
+                inspected, driver, hunt, requests_between(m, hunt), folder, alive, say, profiles, growing
             )
             snap_seconds = time.monotonic() - t0
         t1 = time.monotonic()

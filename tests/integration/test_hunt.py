@@ -128,3 +128,18 @@ def test_hunt_json_has_the_measurement_and_ranked_culprits(demo_dir, tmp_path):
     assert set(c) >= {"rank", "kind", "bytes_per_request", "objects_per_request", "constructor", "path", "location", "evidence"}
     assert c["rank"] == 1 and isinstance(c["path"], list) and c["evidence"]
     assert Path(out).stat().st_size > 0
+
+
+def test_egg_agent_leak_is_explained_in_the_agent_process(demo_dir):
+    port = free_port()
+    report = asyncio.run(
+        hunt_command(["node", "egg-server.js"], LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150),
+                     cwd=DEMO, env=demo_env("agent", port) | {"WORKERS": "2"}, ready_timeout=60)
+    )
+    assert report.measurement is not None
+    agent = next(p for p in report.measurement.processes if p.role == "agent")
+    found = [c for c in report.culprits if agent.pid in c.processes]
+    assert found, [c.to_json() for c in report.culprits]
+    line = line_of("egg/agent.js", "received.push(")
+    assert found[0].location == f"egg/agent.js:{line}:5" or found[0].location.startswith(f"egg/agent.js:{line}:")
+    assert found[0].objects_per_request == pytest.approx(1.0, abs=0.15)

@@ -58,7 +58,8 @@ def run_hunt(kw: dict[str, Any], console: Console) -> HuntReport:
 def render_hunt(console: Console, report: HuntReport, kw: dict[str, Any]) -> int:
     if report.measurement is not None:
         render_measurement(console, report.measurement)
-    render_culprits(console, report.culprits, report.skipped_reason)
+    roles = {p.pid: p.role for p in report.measurement.processes} if report.measurement else None
+    render_culprits(console, report.culprits, report.skipped_reason, roles)
     write_json(kw["json_file"], report.to_json())
     if kw.get("html_file"):
         from leaksleuth.report.html import write_html

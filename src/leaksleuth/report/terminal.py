@@ -84,7 +84,9 @@ def make_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=None if stream.isatty() else 140)
 
 
-def render_culprits(console: Console, culprits: list[Culprit], skipped: str | None = None) -> None:
+def render_culprits(
+    console: Console, culprits: list[Culprit], skipped: str | None = None, roles: dict[int, str] | None = None
+) -> None:
     """Ranked culprits: size per request, what, the clustered path, the line of code."""
     if skipped:
         console.print(f"[dim]Culprits: {skipped}[/]", highlight=False)
@@ -94,9 +96,12 @@ def render_culprits(console: Console, culprits: list[Culprit], skipped: str | No
         return
     console.print("[bold]Culprits[/] (what grows per request, and what keeps it alive)")
     for c in culprits:
+        where_pids = ""
+        if roles and c.processes:
+            where_pids = "  in " + ", ".join(f"{roles.get(pid, 'process')} {pid}" for pid in c.processes)
         console.print(
             f"[bold red]#{c.rank}[/]  {fmt_bytes(c.bytes_per_request, signed=True)}/request  "
-            f"({c.objects_per_request:.2f} {c.constructor} per request)  [dim]{c.kind}[/]",
+            f"({c.objects_per_request:.2f} {c.constructor} per request)  [dim]{c.kind}{where_pids}[/]",
             highlight=False,
         )
         console.print("    " + " → ".join(_join_steps(c.path)), highlight=False, soft_wrap=True)
