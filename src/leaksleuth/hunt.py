@@ -14,9 +14,7 @@ import numpy as np
 
 from leaksleuth.capture import capture_snapshot
 from leaksleuth.errors import TargetExited
-from leaksleuth.heap.culprits import Culprit, find_culprits, merge
-from leaksleuth.heap.growth import sidecar_script_urls
-from leaksleuth.heap.parse import load_snapshot
+from leaksleuth.heap.culprits import Culprit, find_culprits_in_files, merge
 from leaksleuth.load import LoadDriver, check_local_url
 from leaksleuth.measure import alive_check, attached, attached_alive_check, launched
 from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
@@ -116,11 +114,7 @@ def analyze_files(
     files: dict[int, list[Path]], counts: list[float], project: Path | None
 ) -> list[Culprit]:
     """Culprits per process from its snapshot series, merged over processes."""
-    per_process: dict[int, list[Culprit]] = {}
-    for pid, paths in files.items():
-        snaps = [load_snapshot(p, script_urls=sidecar_script_urls(p)) for p in paths]
-        per_process[pid] = find_culprits(snaps, counts, project)
-        del snaps
+    per_process = {pid: find_culprits_in_files(paths, counts, project) for pid, paths in files.items()}
     return merge(per_process)
 
 

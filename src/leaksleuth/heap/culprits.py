@@ -13,7 +13,16 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from leaksleuth.heap.growth import GrowthGroup, counted_groups, display_class, growing_groups, shortest_path_tree
+from leaksleuth.heap.growth import (
+    GrowthGroup,
+    SnapshotGrowth,
+    baseline_ids,
+    counted_groups_from_series,
+    display_class,
+    groups_from_series,
+    shortest_path_tree,
+    snapshot_growth,
+)
 from leaksleuth.heap.locations import location_of
 from leaksleuth.heap.names import property_target
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot, is_identifier
@@ -386,12 +395,41 @@ def find_culprits(
     snapshots: list[HeapSnapshot], requests: list[float], project: Path | None = None
 ) -> list[Culprit]:
     """Culprits of one process, ranked by bytes per request."""
-    culprits = [explain(g, project) for g in growing_groups(snapshots, requests)]
-    for g in counted_groups(snapshots, requests):
+    ids = baseline_ids(snapshots[0])
+    series = [snapshot_growth(ids, s) for s in snapshots[1:]]
+    return culprits_from_series(series, snapshots[-1], requests, project)
+
+
+def culprits_from_series(
+    series: list[SnapshotGrowth], last: HeapSnapshot, requests: list[float], project: Path | None = None
+) -> list[Culprit]:
+    culprits = [explain(g, project) for g in groups_from_series(series, last, requests)]
+    for g in counted_groups_from_series(series, last, requests):
         timer = explain(g, project)
         if not any(c.kind == "timer" and c.location == timer.location for c in culprits):
             culprits.append(timer)
     return rank(culprits)
+
+
+def find_culprits_in_files(
+    paths: list[Path], requests: list[float], project: Path | None = None
+) -> list[Culprit]:
+    """Like find_culprits, holding one parsed snapshot at a time (plus the first one's ids)."""
+    from leaksleuth.heap.growth import sidecar_script_urls
+    from leaksleuth.heap.parse import load_snapshot
+
+    if len(paths) < 3 or len(paths) != len(requests):
+        raise ValueError("need at least three snapshots, each with its request count")
+    ids = baseline_ids(load_snapshot(paths[0]))
+    series: list[SnapshotGrowth] = []
+    last: HeapSnapshot | None = None
+    for path in paths[1:]:
+        last = load_snapshot(path, script_urls=sidecar_script_urls(path))
+        series.append(snapshot_growth(ids, last))
+        if path != paths[-1]:
+            last = None  # free it before the next one is parsed
+    assert last is not None
+    return culprits_from_series(series, last, requests, project)
 
 
 def merge(per_process: dict[int, list[Culprit]]) -> list[Culprit]:

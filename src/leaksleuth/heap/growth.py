@@ -160,12 +160,26 @@ def _system_names(snap: HeapSnapshot) -> np.ndarray:
     return result
 
 
-def new_nodes(baseline: HeapSnapshot, later: HeapSnapshot) -> np.ndarray:
+Baseline = HeapSnapshot | np.ndarray  # a snapshot, or its sorted node ids (all we need of it)
+
+
+def baseline_ids(snap: HeapSnapshot) -> np.ndarray:
+    """The sorted node ids of a first snapshot: all the growth analysis needs of it."""
+    return np.sort(snap.node_id)
+
+
+def new_nodes(baseline: Baseline, later: HeapSnapshot) -> np.ndarray:
     """Per node of `later`: True if its id did not exist in `baseline`."""
-    return ~np.isin(later.node_id, baseline.node_id, assume_unique=False)
+    ids = baseline if isinstance(baseline, np.ndarray) else baseline_ids(baseline)
+    if len(ids) == 0:
+        return np.ones(later.node_count, dtype=bool)
+    at = np.searchsorted(ids, later.node_id)
+    known = ids[np.minimum(at, len(ids) - 1)] == later.node_id
+    result: np.ndarray = ~known
+    return result
 
 
-def owner_growth(baseline: HeapSnapshot, later: HeapSnapshot) -> dict[int, OwnerGrowth]:
+def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrowth]:
     """New bytes per owner id in `later` relative to `baseline`."""
     parent, order, count = shortest_path_tree(later)
     is_new = new_nodes(baseline, later).astype(np.uint8)
@@ -240,40 +254,76 @@ def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
     return best, len(members), rep
 
 
+TimerSite = tuple[str, int, int, int]  # class name, script id, line, column of the callback
+
+
+@dataclass
+class SnapshotGrowth:
+    """What one later snapshot holds that the first did not: new bytes per owner (by id, stable
+    across snapshots) and new timers per callback site. Small: the snapshot can be dropped."""
+
+    owners: dict[int, OwnerGrowth]
+    timer_counts: dict[TimerSite, int]
+    timer_bytes: dict[TimerSite, int]
+    timer_members: dict[TimerSite, list[int]]  # ordinals, meaningful for the last snapshot only
+
+
+def snapshot_growth(baseline: Baseline, snap: HeapSnapshot) -> SnapshotGrowth:
+    ids = baseline if isinstance(baseline, np.ndarray) else baseline_ids(baseline)
+    members = timer_members(ids, snap)
+    return SnapshotGrowth(
+        owners=owner_growth(ids, snap),
+        timer_counts={k: len(v) for k, v in members.items()},
+        timer_bytes={k: int(snap.node_self_size[np.asarray(v, dtype=np.int64)].sum()) for k, v in members.items()},
+        timer_members=members,
+    )
+
+
+def _spans(requests: list[float]) -> np.ndarray:
+    spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
+    if len(spans) < 2:
+        raise ValueError("need at least three snapshots, each with its request count")
+    if np.any(spans <= 0):
+        raise ValueError("request counts must grow from snapshot to snapshot")
+    return spans
+
+
 def growing_groups(
     snapshots: list[HeapSnapshot], requests: list[float], min_bytes_per_request: float = MIN_BYTES_PER_REQUEST
 ) -> list[GrowthGroup]:
     """Owners whose new bytes grow in step with requests over snapshots[1:], vs snapshots[0]."""
-    if len(snapshots) < 3 or len(snapshots) != len(requests):
-        raise ValueError("need at least three snapshots, each with its request count")
-    base = snapshots[0]
-    per_snapshot = [owner_growth(base, s) for s in snapshots[1:]]
-    spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
-    if np.any(spans <= 0):
-        raise ValueError("request counts must grow from snapshot to snapshot")
-    last = per_snapshot[-1]
+    if len(snapshots) != len(requests):
+        raise ValueError("need one request count per snapshot")
+    ids = baseline_ids(snapshots[0])
+    series = [snapshot_growth(ids, s) for s in snapshots[1:]]
+    return groups_from_series(series, snapshots[-1], requests, min_bytes_per_request)
+
+
+def groups_from_series(
+    series: list[SnapshotGrowth], last: HeapSnapshot, requests: list[float],
+    min_bytes_per_request: float = MIN_BYTES_PER_REQUEST,
+) -> list[GrowthGroup]:
+    """Growing owners, given each later snapshot's growth and the last snapshot itself."""
+    spans = _spans(requests)
     groups: list[GrowthGroup] = []
-    for oid, g_last in last.items():
-        series = [p[oid].new_bytes if oid in p else 0 for p in per_snapshot]
-        rate = series[-1] / spans[-1]
+    for oid, g_last in series[-1].owners.items():
+        values = [p.owners[oid].new_bytes if oid in p.owners else 0 for p in series]
+        rate = values[-1] / spans[-1]
         if rate < min_bytes_per_request:
             continue
         # every intermediate snapshot must show its share of the growth, not a plateau
-        expected = rate * spans[:-1]
-        ratios = np.array(series[:-1], dtype=float) / np.maximum(expected, 1.0)
-        if np.any(ratios < LINEARITY[0]) or np.any(ratios > LINEARITY[1]):
+        if not _linear([float(v) for v in values], spans):
             continue
-        snap = snapshots[-1]
-        principal, count, rep = _principal(snap, g_last)
+        principal, count, rep = _principal(last, g_last)
         groups.append(
             GrowthGroup(
                 owner_id=oid,
                 bytes_per_request=float(rate),
                 objects_per_request=count / spans[-1],
                 principal_class=principal,
-                bytes_by_snapshot=[0, *series],
+                bytes_by_snapshot=[0, *values],
                 representative=rep if rep >= 0 else g_last.owner,
-                snapshot=snap,
+                snapshot=last,
             )
         )
     groups.sort(key=lambda g: -g.bytes_per_request)
@@ -312,49 +362,59 @@ def _callback_sites(snap: HeapSnapshot, timers: np.ndarray) -> list[tuple[int, i
     return sites
 
 
+def timer_members(baseline: Baseline, snap: HeapSnapshot) -> dict[TimerSite, list[int]]:
+    """New, reachable timers of `snap` by class name and callback position (string indices
+    differ between snapshots; script ids and positions do not, within one process)."""
+    is_new = new_nodes(baseline, snap)
+    reached = shortest_path_tree(snap)[0] >= 0
+    by_site: dict[TimerSite, list[int]] = {}
+    for name in COUNTED_CLASSES:
+        if name not in snap.strings:
+            continue
+        key = snap.strings.index(name)
+        members = np.flatnonzero((snap.class_keys() == key) & is_new & reached)
+        for member, site in zip(members.tolist(), _callback_sites(snap, members)):
+            by_site.setdefault((name, *site), []).append(member)
+    return by_site
+
+
 def counted_groups(
     snapshots: list[HeapSnapshot], requests: list[float], min_per_request: float = 0.2
+) -> list[GrowthGroup]:
+    """Timers counted by class and grouped by callback (see counted_groups_from_series)."""
+    ids = baseline_ids(snapshots[0])
+    series = [snapshot_growth(ids, s) for s in snapshots[1:]]
+    return counted_groups_from_series(series, snapshots[-1], requests, min_per_request)
+
+
+def counted_groups_from_series(
+    series: list[SnapshotGrowth], last: HeapSnapshot, requests: list[float], min_per_request: float = 0.2
 ) -> list[GrowthGroup]:
     """Timers counted by class and grouped by where their callback is defined: one more live
     Timeout per request is a leak however small it is, and whoever the shortest path charges
     its bytes to (a component holding its id). Grouping by callback keeps the timers of
     keep-alive sockets apart from the one that leaks."""
-    base = snapshots[0]
-    spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
-    # keyed by class *name* and callback position: string indices differ between snapshots,
-    # script ids and positions do not (one process)
-    per_snapshot: list[dict[tuple[str, int, int, int], list[int]]] = []
-    for snap in snapshots[1:]:
-        by_site: dict[tuple[str, int, int, int], list[int]] = {}
-        for name in COUNTED_CLASSES:
-            if name not in snap.strings:
-                continue
-            key = snap.strings.index(name)
-            members = np.flatnonzero((snap.class_keys() == key) & new_nodes(base, snap) & (shortest_path_tree(snap)[0] >= 0))
-            for member, site in zip(members.tolist(), _callback_sites(snap, members)):
-                by_site.setdefault((name, *site), []).append(member)
-        per_snapshot.append(by_site)
-    snap = snapshots[-1]
+    spans = _spans(requests)
     from leaksleuth.heap.graph import distances
 
-    d = distances(snap)
+    d = distances(last)
     groups: list[GrowthGroup] = []
-    for group_key, members_last in per_snapshot[-1].items():  # (class name, script, line, column)
-        counts = [float(len(p.get(group_key, []))) for p in per_snapshot]
+    for site, members_last in series[-1].timer_members.items():
+        counts = [float(p.timer_counts.get(site, 0)) for p in series]
         if counts[-1] / spans[-1] < min_per_request or not _linear(counts, spans):
             continue
+        sizes = [p.timer_bytes.get(site, 0) for p in series]
         members = np.asarray(members_last)
-        sizes = [int(snapshots[i + 1].node_self_size[np.asarray(p.get(group_key, []), dtype=np.int64)].sum()) for i, p in enumerate(per_snapshot)]
         rep = int(members[np.argmin(np.where(d[members] >= 0, d[members], 1 << 30))])
         groups.append(
             GrowthGroup(
                 owner_id=-1,
                 bytes_per_request=sizes[-1] / spans[-1],
                 objects_per_request=counts[-1] / spans[-1],
-                principal_class=group_key[0],
+                principal_class=site[0],
                 bytes_by_snapshot=[0, *sizes],
                 representative=rep,
-                snapshot=snap,
+                snapshot=last,
                 by_class=True,
             )
         )
