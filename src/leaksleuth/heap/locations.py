@@ -44,9 +44,14 @@ def script_url_from_heap(snap: HeapSnapshot, closure: int) -> str | None:
     script = _edge_target(snap, shared, _SCRIPT_EDGES)
     if script < 0:
         return None
+    # V8 names the Script node by its URL; its `name` edge may point at a cons string whose
+    # node name is only "(concatenated string)" (seen in Node 18), so the node's name comes first
+    own = snap.node_name_text(script)
+    if own and not own.startswith(("(", "system /")):
+        return own
     name_string = _edge_target(snap, script, ("name",))
-    url = snap.node_name_text(name_string) if name_string >= 0 else snap.node_name_text(script)
-    return url or None
+    url = snap.node_name_text(name_string) if name_string >= 0 else ""
+    return url if url and not url.startswith("(") else None
 
 
 def script_urls(snap: HeapSnapshot) -> dict[int, str]:
