@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -29,12 +28,6 @@ def ensure_installed(folder: Path) -> None:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise TargetError(f"npm ci failed in {folder}: {exc}") from exc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def demo_command(egg: bool) -> list[str]:

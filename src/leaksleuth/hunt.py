@@ -19,7 +19,12 @@ from leaksleuth.load import LoadDriver, check_local_url
 from leaksleuth.measure import alive_check, attached, attached_alive_check, launched
 from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
 from leaksleuth.report.model import Measurement
-from leaksleuth.sampling import add_sampling_evidence, allocation_sites, start_sampling, stop_sampling
+from leaksleuth.sampling import (
+    add_sampling_evidence,
+    allocation_sites,
+    start_sampling,
+    stop_sampling,
+)
 
 SNAPSHOT_GROWTH_TARGET = 4 << 20  # bytes of growth wanted between two snapshots
 

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from leaksleuth.commands.hunt import render_hunt, run_hunt
-from leaksleuth.demo import DEFAULT_LEAKS, demo_command, demo_dir, ensure_installed, free_port
+from leaksleuth.demo import DEFAULT_LEAKS, demo_command, demo_dir, ensure_installed
 from leaksleuth.report.terminal import make_console
+from leaksleuth.target.discover import free_port
 
 
 @click.command()

@@ -9,9 +9,20 @@ from typing import Any
 import click
 from rich.console import Console
 
-from leaksleuth.commands._options import EXIT_BY_VERDICT, check_target, load_options, specs_from, write_json
+from leaksleuth.commands._options import (
+    EXIT_BY_VERDICT,
+    check_target,
+    load_options,
+    specs_from,
+    write_json,
+)
 from leaksleuth.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
-from leaksleuth.report.terminal import make_console, render_culprits, render_measurement, render_progress
+from leaksleuth.report.terminal import (
+    make_console,
+    render_culprits,
+    render_measurement,
+    render_progress,
+)
 
 
 def hunt_options(f: Any) -> Any:

@@ -9,7 +9,13 @@ from typing import Any
 import click
 from rich.console import Console
 
-from leaksleuth.commands._options import EXIT_BY_VERDICT, check_target, load_options, specs_from, write_json
+from leaksleuth.commands._options import (
+    EXIT_BY_VERDICT,
+    check_target,
+    load_options,
+    specs_from,
+    write_json,
+)
 from leaksleuth.errors import TargetExited
 from leaksleuth.measure import measure_command, measure_pid
 from leaksleuth.report.model import Measurement

@@ -8,13 +8,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from leaksleuth.report.terminal import make_console
-
 from leaksleuth.capture import SECRETS_WARNING, capture_snapshot
 from leaksleuth.errors import UsageError
 from leaksleuth.load import check_local_url
 from leaksleuth.measure import attached, launched
 from leaksleuth.protocol import Inspected, LoadSpec
+from leaksleuth.report.terminal import make_console
 from leaksleuth.report.units import fmt_bytes
 
 

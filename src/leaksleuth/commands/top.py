@@ -8,12 +8,11 @@ import time
 import click
 from rich.console import Console
 
-from leaksleuth.report.terminal import make_console
-
 from leaksleuth.errors import UsageError
 from leaksleuth.measure import attached, launched
-from leaksleuth.protocol import Inspected
 from leaksleuth.probe import read_memory
+from leaksleuth.protocol import Inspected
+from leaksleuth.report.terminal import make_console
 from leaksleuth.report.units import fmt_bytes
 
 

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from leaksleuth.experiments.scratch import ApplyError, apply_patch, apply_replac
 from leaksleuth.measure import measure_command
 from leaksleuth.protocol import Progress
 from leaksleuth.report.units import fmt_bytes
+from leaksleuth.target.discover import free_port
 
 EventCallback = Callable[[str], None]
 RECORD_FILE = "runs.jsonl"
@@ -120,9 +120,7 @@ class PortPool:
 
     def take(self) -> int:
         for _ in range(50):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = int(s.getsockname()[1])
+            port = free_port()
             if port not in self.taken:
                 self.taken.add(port)
                 return port

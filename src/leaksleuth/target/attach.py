@@ -21,19 +21,10 @@ import psutil
 
 from leaksleuth.errors import TargetError
 from leaksleuth.inspector import InspectorSession
-from leaksleuth.target.discover import NodeProcess, listening_ports, port_owner
+from leaksleuth.target.discover import NodeProcess, is_node, listening_ports, port_owner
 
 DEFAULT_PORT = 9229
 INSPECT_PORT = re.compile(r"--inspect(?:-brk|-port)?=(?:[\w.\-\[\]:]*:)?(\d+)")
-
-
-def _is_node(proc: psutil.Process) -> bool:
-    try:
-        exe = os.path.basename(proc.exe() or "")
-        first = os.path.basename((proc.cmdline() or [""])[0])
-    except psutil.Error:
-        return False
-    return exe.startswith("node") or first.startswith("node")
 
 
 def node_tree(pid: int) -> list[psutil.Process]:
@@ -45,9 +36,9 @@ def node_tree(pid: int) -> list[psutil.Process]:
         raise TargetError(f"no process with pid {pid}") from exc
     except psutil.AccessDenied as exc:
         raise TargetError(f"not allowed to inspect pid {pid}") from exc
-    if not _is_node(root):
+    if not is_node(root):
         raise TargetError(f"pid {pid} is not a Node process (it is {name!r})")
-    return [root, *[c for c in root.children(recursive=True) if _is_node(c)]]
+    return [root, *[c for c in root.children(recursive=True) if is_node(c)]]
 
 
 async def _ws_url(port: int) -> str:

@@ -76,6 +76,25 @@ def port_owner(port: int) -> int | None:
     return None
 
 
+def is_node(proc: psutil.Process) -> bool:
+    """True for a Node.js process (by its executable or argv[0])."""
+    try:
+        exe = os.path.basename(proc.exe() or "")
+        first = os.path.basename((proc.cmdline() or [""])[0])
+    except psutil.Error:
+        return False
+    return exe.startswith("node") or first.startswith("node")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def assign_roles(processes: list[NodeProcess], http_port: int | None) -> list[NodeProcess]:
     """Label each process and mark the ones that serve HTTP.
 

@@ -5,18 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import psutil
-
 from leaksleuth.errors import TargetError, TargetExited
-from leaksleuth.target.discover import NodeProcess, assign_roles, listening_ports
+from leaksleuth.target.discover import NodeProcess, assign_roles, is_node, listening_ports
 from leaksleuth.target.launch import LaunchedTarget
-
-
-def _is_node(p: psutil.Process) -> bool:
-    try:
-        return "node" in p.name() or (p.cmdline()[:1] or [""])[0].endswith("node")
-    except psutil.Error:
-        return False
 
 
 async def wait_until_ready(target: LaunchedTarget, port: int, timeout: float) -> list[NodeProcess]:
@@ -34,7 +25,7 @@ async def wait_until_ready(target: LaunchedTarget, port: int, timeout: float) ->
         listening = any(port in listening_ports(p.pid) for p in tree)
         announced = target.node_processes()
         pids = {p.pid for p in announced}
-        node_pids = {p.pid for p in tree if _is_node(p)}
+        node_pids = {p.pid for p in tree if is_node(p)}
         if pids != last:
             last, stable_since = pids, time.monotonic()
         settled = node_pids <= pids and time.monotonic() - stable_since > 1.0
