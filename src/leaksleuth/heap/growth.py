@@ -38,6 +38,7 @@ class OwnerGrowth:
     top_objects: np.ndarray  # ordinals of the top-most new objects under the owner
     top_primary: np.ndarray  # per top object: no other top above it
     top_bytes: np.ndarray  # per top object: new bytes charged beneath it
+    first_new: np.ndarray  # new nodes hanging directly from old ones (any type), for string leaks
 
 
 @dataclass
@@ -213,6 +214,12 @@ def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrow
     top_nodes, top_owner = top_nodes[by_owner], top_owner[by_owner]
     starts = np.searchsorted(top_owner, uniq, side="left")
     ends = np.searchsorted(top_owner, uniq, side="right")
+    first_nodes = np.flatnonzero(charged & (is_new[np.maximum(parent, 0)] == 0))
+    first_owner = anchor[first_nodes]
+    by_first = np.argsort(first_owner, kind="stable")
+    first_nodes, first_owner = first_nodes[by_first], first_owner[by_first]
+    first_starts = np.searchsorted(first_owner, uniq, side="left")
+    first_ends = np.searchsorted(first_owner, uniq, side="right")
     result: dict[int, OwnerGrowth] = {}
     for k, owner in enumerate(uniq.tolist()):
         if owner == ROOT:
@@ -221,7 +228,7 @@ def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrow
         tops = top_nodes[starts[k]:ends[k]]
         result[oid] = OwnerGrowth(
             owner, oid, int(new_bytes[k]), int(new_objects[k]), tops,
-            primary[tops].astype(bool), under_top[tops],
+            primary[tops].astype(bool), under_top[tops], first_nodes[first_starts[k]:first_ends[k]][:1000],
         )
     return result
 
@@ -236,9 +243,15 @@ def display_class(snap: HeapSnapshot, ordinal: int) -> str:
 
 
 def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
-    """(display class, how many, representative) of the first-level new objects that weigh most."""
+    """(display class, how many, representative) of the first-level new objects that weigh most;
+    without any new object (a leak of strings or arrays), of the first new nodes below the owner."""
     if len(g.top_objects) == 0:
-        return "(objects)", 0, -1
+        if len(g.first_new) == 0:
+            return "(objects)", 0, -1
+        keys = snap.class_keys()[g.first_new]
+        uniq, counts = np.unique(keys, return_counts=True)
+        best_key = int(uniq[np.argmax(counts)])
+        return snap.class_name(best_key), int(counts.max()), int(g.first_new[keys == best_key][0])
     names = [display_class(snap, int(t)) for t in g.top_objects]
     weight: dict[str, int] = {}
     for name, primary, size in zip(names, g.top_primary.tolist(), g.top_bytes.tolist()):
@@ -248,11 +261,9 @@ def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
         weight = {n: 1 for n in names}
     best = max(weight, key=lambda k: weight[k])
     members = [int(t) for t, n in zip(g.top_objects, names) if n == best]
-    dist = shortest_path_tree(snap)  # representative: the member closest to the roots
-    del dist
     from leaksleuth.heap.graph import distances
 
-    d = distances(snap)
+    d = distances(snap)  # representative: the member closest to the roots
     rep = min(members, key=lambda t: int(d[t]) if d[t] >= 0 else 1 << 30)
     return best, len(members), rep
 
@@ -282,13 +293,15 @@ def snapshot_growth(baseline: Baseline, snap: HeapSnapshot) -> SnapshotGrowth:
     )
 
 
-def _spans(requests: list[float]) -> np.ndarray:
-    spans = np.array([r - requests[0] for r in requests[1:]], dtype=float)
-    if len(spans) < 2:
+def _spans(requests: list[float], snapshots: int | None = None) -> np.ndarray:
+    """Requests sent since the first snapshot, at each later one (checked to grow)."""
+    if snapshots is not None and snapshots != len(requests):
+        raise ValueError("need one request count per snapshot")
+    if len(requests) < 3:
         raise ValueError("need at least three snapshots, each with its request count")
-    if np.any(spans <= 0):
+    if np.any(np.diff(np.asarray(requests, dtype=float)) <= 0):
         raise ValueError("request counts must grow from snapshot to snapshot")
-    return spans
+    return np.array([r - requests[0] for r in requests[1:]], dtype=float)
 
 
 def growing_groups(
@@ -307,7 +320,7 @@ def groups_from_series(
     min_bytes_per_request: float = MIN_BYTES_PER_REQUEST,
 ) -> list[GrowthGroup]:
     """Growing owners, given each later snapshot's growth and the last snapshot itself."""
-    spans = _spans(requests)
+    spans = _spans(requests, len(series) + 1)
     groups: list[GrowthGroup] = []
     for oid, g_last in series[-1].owners.items():
         values = [p.owners[oid].new_bytes if oid in p.owners else 0 for p in series]
@@ -397,7 +410,7 @@ def counted_groups_from_series(
     Timeout per request is a leak however small it is, and whoever the shortest path charges
     its bytes to (a component holding its id). Grouping by callback keeps the timers of
     keep-alive sockets apart from the one that leaks."""
-    spans = _spans(requests)
+    spans = _spans(requests, len(series) + 1)
     from leaksleuth.heap.graph import distances
 
     d = distances(last)
