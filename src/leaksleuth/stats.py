@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import stats as sps
 
 from leaksleuth.report.model import Fit, Verdict
 
 
-def robust_fit(x: np.ndarray | list[float], y: np.ndarray | list[float]) -> Fit:
+def robust_fit(x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]) -> Fit:
     """Theil–Sen slope (median of pairwise slopes) with its 95% interval.
 
     One outlier round moves a median of pairwise slopes very little, unlike least squares;
