@@ -143,3 +143,20 @@ def test_egg_agent_leak_is_explained_in_the_agent_process(demo_dir):
     line = line_of("egg/agent.js", "received.push(")
     assert found[0].location == f"egg/agent.js:{line}:5" or found[0].location.startswith(f"egg/agent.js:{line}:")
     assert found[0].objects_per_request == pytest.approx(1.0, abs=0.15)
+
+
+def test_hunt_attached_by_pid_finds_the_culprit_and_leaves_the_service_running(demo_dir):
+    from leaksleuth.hunt import hunt_pid
+
+    port = free_port()
+    server = subprocess.Popen(["node", "server.js"], cwd=DEMO, env={"PATH": "/usr/bin:/bin:/usr/local/bin", **demo_env("bus", port)},
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout is not None and "listening" in server.stdout.readline()
+        report = asyncio.run(hunt_pid(server.pid, LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150), project=DEMO))
+        first = report.culprits[0]
+        assert ".toggleAsideMenu" in first.path and first.location and first.location.startswith("src/components/AsideMenu.js:")
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
