@@ -133,3 +133,27 @@ async def measure_pid(
     port = check_local_url(load.urls[0])
     async with attached(pid, port) as inspected:
         return await run_protocol(inspected, load, spec, lambda: attached_alive_check(inspected), on_progress)
+
+
+def target_port(pid: int | None, command: tuple[str, ...] | list[str], url: str | None) -> int:
+    """Check a command's `--pid` / `-- CMD` / `--url` choice; the URL's port (0 without a URL)."""
+    from leaksleuth.errors import UsageError
+
+    if (pid is None) == (not command):
+        raise UsageError("give either --pid or a command after --")
+    if command and not url:
+        raise UsageError("with a command, give --url so leaksleuth knows when it is ready")
+    return check_local_url(url) if url else 0
+
+
+@contextlib.asynccontextmanager
+async def inspected_target(
+    pid: int | None, command: tuple[str, ...] | list[str], port: int, ready_timeout: float = 30.0
+) -> AsyncIterator[list[Inspected]]:
+    """Sessions to every Node process of a running (`pid`) or launched (`command`) target."""
+    if pid is not None:
+        async with attached(pid, port) as inspected:
+            yield inspected
+    else:
+        async with launched(list(command), port, ready_timeout=ready_timeout) as (_, inspected):
+            yield inspected

@@ -10,8 +10,7 @@ from rich.console import Console
 
 from leaksleuth.capture import SECRETS_WARNING, capture_snapshot
 from leaksleuth.errors import UsageError
-from leaksleuth.load import check_local_url
-from leaksleuth.measure import attached, launched
+from leaksleuth.measure import inspected_target, target_port
 from leaksleuth.protocol import Inspected, LoadSpec
 from leaksleuth.report.terminal import make_console
 from leaksleuth.report.units import fmt_bytes
@@ -51,17 +50,12 @@ def snapshot(pid: int | None, urls: tuple[str, ...], requests: int, output: Path
              memory_limit: int | None, ready_timeout: float, command: tuple[str, ...]) -> int:
     """Write a DevTools-compatible .heapsnapshot (the target freezes while V8 writes it)."""
     console = make_console()
-    if (pid is None) == (not command):
-        raise UsageError("give either --pid or a command after --")
-    if command and not urls:
-        raise UsageError("with a command, give --url so leaksleuth knows when it is ready")
-    port = check_local_url(urls[0]) if urls else 0
+    port = target_port(pid, command, urls[0] if urls else None)
+    if requests and not urls:
+        raise UsageError("--requests needs --url")
 
     async def run() -> list[Path]:
-        if pid is not None:
-            async with attached(pid, port) as inspected:
-                return await _snap(inspected, output, force, memory_limit, console)
-        async with launched(list(command), port, ready_timeout=ready_timeout) as (_, inspected):
+        async with inspected_target(pid, command, port, ready_timeout) as inspected:
             if requests:
                 async with LoadSpec(urls=tuple(urls)).driver() as driver:
                     await driver.send(requests)

@@ -8,8 +8,7 @@ import time
 import click
 from rich.console import Console
 
-from leaksleuth.errors import UsageError
-from leaksleuth.measure import attached, launched
+from leaksleuth.measure import inspected_target, target_port
 from leaksleuth.probe import read_memory
 from leaksleuth.protocol import Inspected
 from leaksleuth.report.terminal import make_console
@@ -44,22 +43,12 @@ async def watch_loop(inspected: list[Inspected], interval: float, duration: floa
 def top(pid: int | None, url: str | None, interval: float, duration: float | None, ready_timeout: float,
         command: tuple[str, ...]) -> int:
     """Live view: forced-GC memory readings of every process (Ctrl-C to stop)."""
-    from leaksleuth.load import check_local_url
-
     console = make_console()
-    if (pid is None) == (not command):
-        raise UsageError("give either --pid or a command after --")
-    if command and not url:
-        raise UsageError("with a command, give --url so leaksleuth knows when it is ready")
-    port = check_local_url(url) if url else 0
+    port = target_port(pid, command, url)
 
     async def run() -> None:
-        if pid is not None:
-            async with attached(pid, port) as inspected:
-                await watch_loop(inspected, interval, duration, console)
-        else:
-            async with launched(list(command), port, ready_timeout=ready_timeout) as (_, inspected):
-                await watch_loop(inspected, interval, duration, console)
+        async with inspected_target(pid, command, port, ready_timeout) as inspected:
+            await watch_loop(inspected, interval, duration, console)
 
     try:
         asyncio.run(run())

@@ -13,8 +13,7 @@ from rich.console import Console
 from leaksleuth.capture import SECRETS_WARNING
 from leaksleuth.commands._options import write_json
 from leaksleuth.errors import UsageError
-from leaksleuth.load import check_local_url
-from leaksleuth.measure import attached, launched
+from leaksleuth.measure import inspected_target, target_port
 from leaksleuth.report.terminal import make_console
 from leaksleuth.report.units import fmt_bytes
 from leaksleuth.watch import WatchPoint, WatchSpec, watch
@@ -64,15 +63,11 @@ def watch_command(pid: int | None, url: str | None, interval: float, window: int
                   json_file: Path | None, ready_timeout: float, command: tuple[str, ...]) -> int:
     """Watch memory over time: trend, time to the heap limit, a snapshot before OOM."""
     console = make_console()
-    if (pid is None) == (not command):
-        raise UsageError("give either --pid or a command after --")
-    if command and not url:
-        raise UsageError("with a command, give --url so leaksleuth knows when it is ready")
+    port = target_port(pid, command, url)
     if snapshot_at is not None and not 0 < snapshot_at < 1:
         raise UsageError("--snapshot-at is a fraction of the heap limit, between 0 and 1")
     if interval <= 0 or window < 3:
         raise UsageError("need --interval > 0 and --window ≥ 3")
-    port = check_local_url(url) if url else 0
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     spec = WatchSpec(interval=interval, window=window, gc=not no_gc, snapshot_at=snapshot_at,
                      snapshot_dir=snapshot_dir, duration=duration, memory_limit=memory_limit)
@@ -83,12 +78,8 @@ def watch_command(pid: int | None, url: str | None, interval: float, window: int
             points.append(p)
             render_point(console, p)
 
-        if pid is not None:
-            async with attached(pid, port) as inspected:
-                await watch(inspected, spec, show)
-        else:
-            async with launched(list(command), port, ready_timeout=ready_timeout) as (_, inspected):
-                await watch(inspected, spec, show)
+        async with inspected_target(pid, command, port, ready_timeout) as inspected:
+            await watch(inspected, spec, show)
 
     try:
         asyncio.run(run())
