@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from leaksleuth.capture import capture_snapshot
 from leaksleuth.errors import TargetExited
 from leaksleuth.heap.culprits import Culprit, find_culprits_in_files, merge
 from leaksleuth.load import LoadDriver, check_local_url
-from leaksleuth.measure import alive_check, attached, attached_alive_check, launched
+from leaksleuth.measure import alive_check, attached, launched
 from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
 from leaksleuth.report.model import Measurement
 from leaksleuth.sampling import (
@@ -195,12 +195,10 @@ async def hunt_command(
     project = (project or cwd or Path.cwd()).resolve()
     async with launched(command, port, cwd=cwd, env=env, ready_timeout=ready_timeout, log_file=log_file) as (target, inspected):
         try:
-            report = await _hunt(inspected, load, spec, hunt, lambda: alive_check(target, inspected), project, on_progress, say)
+            report = await _hunt(inspected, load, spec, hunt, lambda: alive_check(inspected, target), project, on_progress, say)
         except TargetExited as exc:
             raise TargetExited(f"{exc} (log: {target.log_file})", exc.partial) from exc
         if report.measurement is not None:
-            from dataclasses import replace
-
             report.measurement = replace(report.measurement, log_file=str(target.log_file))
         return report
 
@@ -217,4 +215,4 @@ async def hunt_pid(
 ) -> HuntReport:
     port = check_local_url(load.urls[0])
     async with attached(pid, port) as inspected:
-        return await _hunt(inspected, load, spec, hunt, lambda: attached_alive_check(inspected), project, on_progress, say)
+        return await _hunt(inspected, load, spec, hunt, lambda: alive_check(inspected), project, on_progress, say)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 
-from leaksleuth.errors import TargetError, TargetExited
+from leaksleuth.errors import TargetError, TargetExited, UsageError
 from leaksleuth.inspector import InspectorSession
 from leaksleuth.load import check_local_url
 from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
 from leaksleuth.report.model import Measurement
-from leaksleuth.target.discover import NodeProcess, port_owner
+from leaksleuth.target.attach import attach, close_inspectors
+from leaksleuth.target.discover import NodeProcess, assign_roles, port_owner
 from leaksleuth.target.launch import LaunchedTarget
 from leaksleuth.target.ready import wait_until_ready
 
@@ -59,8 +61,10 @@ async def launched(
             yield target, inspected
 
 
-def alive_check(target: LaunchedTarget, inspected: list[Inspected]) -> str | None:
-    why = target.exit_description()
+def alive_check(inspected: list[Inspected], target: LaunchedTarget | None = None) -> str | None:
+    """None while the target runs; else what happened (how the launched root ended, or which
+    process was lost)."""
+    why = target.exit_description() if target is not None else None
     if why:
         return why
     for i in inspected:
@@ -87,7 +91,7 @@ async def measure_command(
         inspected,
     ):
         try:
-            m = await run_protocol(inspected, load, spec, lambda: alive_check(target, inspected), on_progress)
+            m = await run_protocol(inspected, load, spec, lambda: alive_check(inspected, target), on_progress)
         except TargetExited as exc:
             if exc.partial is not None:
                 exc.partial = _with_log(exc.partial, target)
@@ -96,30 +100,18 @@ async def measure_command(
 
 
 def _with_log(m: Measurement, target: LaunchedTarget) -> Measurement:
-    from dataclasses import replace
-
     return replace(m, log_file=str(target.log_file))
 
 
 @contextlib.asynccontextmanager
 async def attached(pid: int, port: int) -> AsyncIterator[list[Inspected]]:
     """Attach to a running Node process and its Node children; undo what we opened after."""
-    from leaksleuth.target.attach import attach, close_inspectors
-    from leaksleuth.target.discover import assign_roles
-
     processes, opened = await attach(pid)
     try:
         async with connected(assign_roles(processes, port)) as inspected:
             yield inspected
     finally:
         await close_inspectors(opened)
-
-
-def attached_alive_check(inspected: list[Inspected]) -> str | None:
-    for i in inspected:
-        if not psutil.pid_exists(i.process.pid) or i.session.closed:
-            return f"lost process {i.process.pid} ({i.process.role})"
-    return None
 
 
 async def measure_pid(
@@ -132,13 +124,11 @@ async def measure_pid(
     """Measure a service that already runs: attach by SIGUSR1, measure, leave it as found."""
     port = check_local_url(load.urls[0])
     async with attached(pid, port) as inspected:
-        return await run_protocol(inspected, load, spec, lambda: attached_alive_check(inspected), on_progress)
+        return await run_protocol(inspected, load, spec, lambda: alive_check(inspected), on_progress)
 
 
 def target_port(pid: int | None, command: tuple[str, ...] | list[str], url: str | None) -> int:
     """Check a command's `--pid` / `-- CMD` / `--url` choice; the URL's port (0 without a URL)."""
-    from leaksleuth.errors import UsageError
-
     if (pid is None) == (not command):
         raise UsageError("give either --pid or a command after --")
     if command and not url:
