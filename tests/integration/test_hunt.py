@@ -160,3 +160,14 @@ def test_hunt_attached_by_pid_finds_the_culprit_and_leaves_the_service_running(d
     finally:
         server.kill()
         server.wait()
+
+
+def test_production_build_names_the_component_not_the_minified_class(demo_dir):
+    port = free_port()
+    report = asyncio.run(
+        hunt_command(["node", "server.js"], LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150),
+                     cwd=DEMO, env=demo_env("bus", port) | {"NODE_ENV": "production"}, ready_timeout=60)
+    )
+    first = report.culprits[0]
+    assert "<AsideMenu>" in first.constructor and "VueComponent" not in first.constructor, first.constructor
+    assert any("<AsideMenu>" in step for step in first.path)

@@ -239,7 +239,11 @@ def display_class(snap: HeapSnapshot, ordinal: int) -> str:
 
     base = snap.class_name(int(snap.class_keys()[ordinal]))
     component = vue_component_name(snap, ordinal)
-    return f"{base} <{component}>" if component else base
+    if not component:
+        return base
+    if base in ("VueComponent", "Vue"):
+        return f"{base} <{component}>"
+    return f"Vue component <{component}> (class {base})"  # a minified production build
 
 
 def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
