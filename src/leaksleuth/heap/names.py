@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from leaksleuth.heap.snapshot import HeapSnapshot
 
-_NAME_KEYS = ("name", "_componentTag")
+_NAME_KEYS = ("name", "_componentTag", "__file")  # __file: set by vue-loader in dev builds
 
 
 def property_target(snap: HeapSnapshot, ordinal: int, name: str) -> int:
