@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from leaksleuth.commands import all_commands
 from leaksleuth.errors import LeakSleuthError
@@ -30,13 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_cli().main(args=argv, prog_name="leaksleuth", standalone_mode=False)
     except LeakSleuthError as exc:
-        err.print(f"[bold red]leaksleuth:[/] {exc}", highlight=False)
+        err.print(f"[bold red]leaksleuth:[/] {escape(str(exc))}", highlight=False)
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("[bold red]leaksleuth:[/] interrupted")
         return 130
     except click.ClickException as exc:
-        err.print(f"[bold red]leaksleuth:[/] {exc.format_message()}", highlight=False)
+        err.print(f"[bold red]leaksleuth:[/] {escape(exc.format_message())}", highlight=False)
         return EXIT_USAGE_OR_TARGET
     except KeyboardInterrupt:
         err.print("[bold red]leaksleuth:[/] interrupted")

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leaksleuth.experiments.design import EMPTY, Effect
@@ -154,7 +155,7 @@ def render_terminal(console: Console, result: ExperimentResult) -> None:
         ci = c["ci95"]
         ci_s = f"[{fmt_bytes(ci[0] if ci[0] is not None else -math.inf)}, {fmt_bytes(ci[1] if ci[1] is not None else math.inf)}]" if ci else ""
         status = c["status"] + (" (recorded)" if c["resumed"] else "")
-        table.add_row(c["configuration"], status, bpr, ci_s, f"{c['seconds']:.0f}")
+        table.add_row(escape(c["configuration"]), escape(status), bpr, escape(ci_s), f"{c['seconds']:.0f}")
     console.print(table)
     table = Table(title="Contribution of each toggle (leak removed by switching it off)", title_justify="left")
     for col in ("#", "toggle", "removes/req", "95% CI", "status", "note"):
@@ -166,16 +167,16 @@ def render_terminal(console: Console, result: ExperimentResult) -> None:
             note = "measured together with " + ", ".join(n for n in _names(result, row.group) if n != cfg.toggles[row.index].name)
         if row.error:
             note = row.error if len(row.error) <= 90 else row.error[:89] + "…"
-        table.add_row(str(rank), cfg.toggles[row.index].name, value, ci, row.status, note)
+        table.add_row(str(rank), escape(cfg.toggles[row.index].name), value, escape(ci), row.status, escape(note))
     console.print(table)
     for x in doc["interactions"]:
         console.print(
-            f"[bold yellow]Interaction:[/] switching off {', '.join(x['toggles'])} together removes "
+            f"[bold yellow]Interaction:[/] switching off {escape(', '.join(x['toggles']))} together removes "
             f"{fmt_bytes(x['observed_bytes_per_request'])}/request, its parts add up to {fmt_bytes(x['sum_of_parts'])}",
             highlight=False,
         )
     for s in doc["suggestions"]:
-        console.print(f"• {s}", highlight=False)
+        console.print(f"• {escape(s)}", highlight=False)
     console.print(
         f"{doc['runs']} runs ({doc['runs_resumed']} from the record) in {doc['wall_seconds']:.0f} s; "
         f"one run per toggle would be {doc['design']['one_run_per_toggle']}, all subsets {doc['design']['all_subsets']}",

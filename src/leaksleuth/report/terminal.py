@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leaksleuth.protocol import Progress
@@ -41,7 +42,7 @@ def render_measurement(console: Console, m: Measurement) -> None:
     for p in m.processes:
         table.add_row(
             str(p.pid),
-            f"{p.role} {p.title}",
+            escape(f"{p.role} {p.title}"),
             "yes" if p.serving else "",
             fmt_bytes(p.warmup_bytes),
             fmt_bytes(p.bytes_per_request, signed=True),
@@ -71,9 +72,9 @@ def render_measurement(console: Console, m: Measurement) -> None:
     )
     if not m.complete:
         console.print("[bold yellow]Partial result: the target ended before the run finished.[/]")
-    console.print(f"Verdict: [{VERDICT_STYLE[m.verdict]}]{m.verdict}[/] — {m.advice}", highlight=False)
+    console.print(f"Verdict: [{VERDICT_STYLE[m.verdict]}]{m.verdict}[/] — {escape(m.advice)}", highlight=False)
     if m.log_file:
-        console.print(f"[dim]Target output: {m.log_file}[/]", highlight=False)
+        console.print(f"[dim]Target output: {escape(m.log_file)}[/]", highlight=False)
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -89,7 +90,7 @@ def render_culprits(
 ) -> None:
     """Ranked culprits: size per request, what, the clustered path, the line of code."""
     if skipped:
-        console.print(f"[dim]Culprits: {skipped}[/]", highlight=False)
+        console.print(f"[dim]Culprits: {escape(skipped)}[/]", highlight=False)
         return
     if not culprits:
         console.print("[bold green]No culprit:[/] nothing in the heap grows in step with requests.")
@@ -101,14 +102,15 @@ def render_culprits(
             where_pids = "  in " + ", ".join(f"{roles.get(pid, 'process')} {pid}" for pid in c.processes)
         console.print(
             f"[bold red]#{c.rank}[/]  {fmt_bytes(c.bytes_per_request, signed=True)}/request  "
-            f"({c.objects_per_request:.2f} {c.constructor} per request)  [dim]{c.kind}{where_pids}[/]",
+            f"({c.objects_per_request:.2f} {escape(c.constructor)} per request)  [dim]{c.kind}{where_pids}[/]",
             highlight=False,
         )
-        console.print("    " + " → ".join(_join_steps(c.path)), highlight=False, soft_wrap=True)
+        # heap text and source lines are data, never markup (`pages/[id].js`, `a[k] = v`)
+        console.print("    " + escape(" → ".join(_join_steps(c.path))), highlight=False, soft_wrap=True)
         where = c.location or "location unknown"
-        console.print(f"    at [cyan]{where}[/]", highlight=False)
+        console.print(f"    at [cyan]{escape(where)}[/]", highlight=False)
         for e in c.evidence:
-            console.print(f"    [dim]· {e}[/]", highlight=False)
+            console.print(f"    [dim]· {escape(e)}[/]", highlight=False)
 
 
 def _join_steps(steps: list[str]) -> list[str]:
