@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from leaksleuth.errors import UsageError
+from leaksleuth.load import check_local_url
 from leaksleuth.protocol import LoadSpec, ProtocolSpec
 
 TOP_KEYS = {
@@ -189,7 +190,19 @@ def parse_protocol(raw: Any) -> tuple[ProtocolSpec, int, bool]:
         raise UsageError(f"measure table: {exc}") from exc
     if spec.min_rounds < 3 or spec.max_rounds < spec.min_rounds:
         raise UsageError("the measure table needs min_rounds ≥ 3 and max_rounds ≥ min_rounds")
+    if concurrency < 1:
+        raise UsageError("the measure table needs concurrency ≥ 1")
     return spec, concurrency, bool(raw.get("vary_query", False))
+
+
+def _seconds(raw: dict[str, Any], key: str, default: float, where: str) -> float:
+    try:
+        value = float(raw.get(key, default))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where}: {key} must be a number of seconds") from exc
+    if value <= 0:
+        raise UsageError(f"{where}: {key} must be positive")
+    return value
 
 
 def load_config(path: Path) -> ExperimentConfig:
@@ -207,13 +220,19 @@ def load_config(path: Path) -> ExperimentConfig:
     if not project.is_dir():
         raise UsageError(f"project folder {project} not found")
     command = raw.get("command")
-    if not isinstance(command, str) or not shlex.split(command):
+    try:
+        words = shlex.split(command) if isinstance(command, str) else []
+    except ValueError as exc:
+        raise UsageError(f"{path.name}: command: {exc}") from exc
+    if not words:
         raise UsageError(f'{path.name}: give the command that starts the service, e.g. command = "node server.js"')
     urls = raw.get("urls", [raw["url"]] if "url" in raw else [])
     if isinstance(urls, str):
         urls = [urls]
     if not urls or not all(isinstance(u, str) for u in urls):
         raise UsageError(f'{path.name}: give the url to load, e.g. url = "http://127.0.0.1:{{port}}/"')
+    for u in urls:
+        check_local_url(u.replace("{port}", "1"))  # refuse remote or malformed URLs before any run
     raw_toggles = raw.get("toggle", [])
     if not isinstance(raw_toggles, list) or not raw_toggles:
         raise UsageError(f"{path.name}: give at least one toggle table")
@@ -234,15 +253,15 @@ def load_config(path: Path) -> ExperimentConfig:
     return ExperimentConfig(
         path=path,
         project=project,
-        command=command,
+        command=str(command),
         urls=tuple(urls),
         toggles=toggles,
         build=build,
         env=tuple(sorted(_str_table(raw.get("env", {}), "env").items())),
         exclude=tuple(sorted(set(exclude) | {".leaksleuth"})),
         node_modules=node_modules,
-        ready_timeout=float(raw.get("ready_timeout", 30.0)),
-        build_timeout=float(raw.get("build_timeout", 600.0)),
+        ready_timeout=_seconds(raw, "ready_timeout", 30.0, path.name),
+        build_timeout=_seconds(raw, "build_timeout", 600.0, path.name),
         protocol=spec,
         concurrency=concurrency,
         vary_query=vary,

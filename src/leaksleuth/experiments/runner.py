@@ -12,13 +12,14 @@ import json
 import math
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leaksleuth.errors import InspectorError, TargetError
+from leaksleuth.errors import InspectorError, LeakSleuthError, TargetError
 from leaksleuth.experiments.config import ExperimentConfig, run_env
 from leaksleuth.experiments.design import (
     EMPTY,
@@ -186,6 +187,8 @@ async def run_configuration(
             return failed("build failed", str(exc))
         except TimeoutError:
             return failed("build failed", f"`{cfg.build}` took longer than {cfg.build_timeout:.0f} s")
+        except (OSError, subprocess.SubprocessError) as exc:  # no `patch` program, a full disk…
+            return failed("build failed", f"{type(exc).__name__}: {exc}")
         on_event(f"{label}: starting on port {port}")
 
         def progress(p: Progress) -> None:
@@ -253,9 +256,12 @@ async def run_experiment(
             records[applied], known[applied] = rec, rec.outcome()
             resumed.add(applied)
         if todo:
-            async with asyncio.TaskGroup() as tg:
-                for applied in todo:
-                    tg.create_task(one(applied))
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for applied in todo:
+                        tg.create_task(one(applied))
+            except* LeakSleuthError as group:  # one line for the user, not a group traceback
+                raise group.exceptions[0] from None
     return ExperimentResult(
         cfg, records, resumed, attribute(n, known, threshold, singles_at),
         time.monotonic() - started, singles_at, order,
