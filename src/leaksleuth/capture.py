@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,12 @@ from typing import Any
 
 import psutil
 
-from leaksleuth.errors import HeadroomError, InspectorError
+from leaksleuth.errors import HeadroomError, UsageError
 from leaksleuth.inspector import InspectorSession
-from leaksleuth.probe import collect_garbage, read_memory
+from leaksleuth.probe import read_memory
 from leaksleuth.report.units import fmt_bytes
 
+_known_scripts: weakref.WeakKeyDictionary[InspectorSession, dict[str, str]] = weakref.WeakKeyDictionary()
 SNAPSHOT_COST_FACTOR = 9.0  # peak extra RSS ≈ 9 × heap used
 SECRETS_WARNING = "heap snapshots contain everything in memory (tokens, cookies, passwords): keep them private"
 
@@ -114,14 +116,24 @@ async def capture_snapshot(
             f"(9 × its {fmt_bytes(reading.heap_used)} heap) but only {fmt_bytes(room.available)} "
             f"is left ({room.limit_source}); it could be OOM-killed. Use --force to take it anyway"
         )
-    urls = await script_urls(session)
-    await collect_garbage(session)
+    urls = _known_scripts.get(session)
+    if urls is None:  # once per session: Debugger.enable replays every script each time
+        urls = _known_scripts[session] = await script_urls(session)
+    # no second GC here: V8 collects all garbage itself before it writes a snapshot
     tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write {tmp}: {exc.strerror}") from exc
     out = os.fdopen(fd, "w", encoding="utf-8")
+    write_error: list[OSError] = []
 
     def write_chunk(params: dict[str, Any]) -> None:
-        out.write(params["chunk"])
+        if not write_error:
+            try:
+                out.write(params["chunk"])
+            except OSError as exc:  # a full disk: keep the session alive, report it after
+                write_error.append(exc)
 
     unsubscribe_chunk = session.subscribe("HeapProfiler.addHeapSnapshotChunk", write_chunk)
     unsubscribe_progress = session.subscribe(
@@ -134,15 +146,18 @@ async def capture_snapshot(
             {"reportProgress": on_progress is not None, "captureNumericValue": False},
             timeout=1800,
         )
-    except InspectorError:
+        out.close()
+        if write_error:
+            raise UsageError(f"cannot write {tmp}: {write_error[0].strerror}")
+        os.replace(tmp, path)
+    except BaseException:
+        # a half-written heap image holds secrets too: never leave it behind (error, Ctrl-C)
         out.close()
         tmp.unlink(missing_ok=True)
         raise
     finally:
         unsubscribe_chunk()
         unsubscribe_progress()
-    out.close()
-    os.replace(tmp, path)
     sidecar = path.with_name(path.name + ".scripts.json")
     sidecar.write_text(json.dumps({"pid": pid, "time": time.time(), "scripts": urls}))
     os.chmod(sidecar, 0o600)

@@ -19,7 +19,11 @@ from leaksleuth.report.model import LoadStats
 
 def check_local_url(url: str) -> int:
     """Refuse URLs that are not http(s) on this machine; return the port."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port out of range, a broken IPv6 literal
+        raise UsageError(f"bad URL {url}: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"not an http URL: {url}")
     try:
@@ -28,7 +32,7 @@ def check_local_url(url: str) -> int:
         raise UsageError(f"cannot resolve {parts.hostname}: {exc.strerror}") from exc
     if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs):
         raise UsageError(f"{url} is not on this machine: leaksleuth only loads local (loopback) targets")
-    return parts.port or (443 if parts.scheme == "https" else 80)
+    return port or (443 if parts.scheme == "https" else 80)
 
 
 def with_query(url: str, n: int) -> str:

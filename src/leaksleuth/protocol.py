@@ -202,7 +202,7 @@ def advise(
     return (
         f"the 95% interval [{fmt_bytes(ci[0])}, {fmt_bytes(ci[1])}] per request straddles the "
         f"{fmt_bytes(spec.threshold)} threshold after {rounds} rounds: run more rounds "
-        "(--max-rounds, --budget) or larger ones (--requests)"
+        "(--rounds, --budget) or larger ones (--requests)"
     )
 
 

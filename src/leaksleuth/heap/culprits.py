@@ -406,7 +406,8 @@ def culprits_from_series(
     culprits = [explain(g, project) for g in groups_from_series(series, last, requests)]
     for g in counted_groups_from_series(series, last, requests):
         timer = explain(g, project)
-        if not any(c.kind == "timer" and c.location == timer.location for c in culprits):
+        # the same callback already explained by an owner: keep one (unknown places never match)
+        if timer.location is None or not any(c.kind == "timer" and c.location == timer.location for c in culprits):
             culprits.append(timer)
     return rank(culprits)
 
