@@ -406,8 +406,12 @@ def culprits_from_series(
     culprits = [explain(g, project) for g in groups_from_series(series, last, requests)]
     for g in counted_groups_from_series(series, last, requests):
         timer = explain(g, project)
-        # the same callback already explained by an owner: keep one (unknown places never match)
-        if timer.location is None or not any(c.kind == "timer" and c.location == timer.location for c in culprits):
+        # the same timers already explained by an owner: keep one. Compare places when known,
+        # else the paths, so two timers with callbacks outside user code both stay
+        if not any(
+            c.kind == "timer" and (c.location == timer.location if timer.location else c.path == timer.path)
+            for c in culprits
+        ):
             culprits.append(timer)
     return rank(culprits)
 

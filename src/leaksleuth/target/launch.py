@@ -27,9 +27,12 @@ ANNOUNCE_JS = Path(__file__).with_name("announce.js")
 
 def describe_exit(returncode: int) -> str:
     if returncode < 0:
-        sig = signal.Signals(-returncode)
-        hint = " (out of memory? the OOM killer sends SIGKILL)" if sig == signal.SIGKILL else ""
-        return f"was killed by {sig.name}{hint}"
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-returncode}"
+        hint = " (out of memory? the OOM killer sends SIGKILL)" if -returncode == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
     return f"exited with code {returncode}"
 
 
@@ -61,9 +64,14 @@ class LaunchedTarget:
         if shutil.which(exe, path=self._env().get("PATH")) is None and not (
             os.sep in exe and os.path.exists(os.path.join(cwd or ".", exe))
         ):
+            self._remove_announce_dir()
             raise TargetError(f"command not found: {exe}")
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
+        except OSError as exc:
+            self._remove_announce_dir()
+            raise TargetError(f"cannot write the target's log {self.log_file}: {exc.strerror}") from exc
         try:
             self._proc = subprocess.Popen(
                 self.command,
@@ -75,6 +83,7 @@ class LaunchedTarget:
                 start_new_session=True,
             )
         except OSError as exc:
+            self._remove_announce_dir()
             raise TargetError(f"cannot start {shlex.join(self.command)}: {exc.strerror}") from exc
         finally:
             log.close()
@@ -161,9 +170,16 @@ class LaunchedTarget:
             self._proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
             pass
-        for f in self._announce_dir.glob("*.json*"):
-            f.unlink(missing_ok=True)
+        self._remove_announce_dir()
         atexit.unregister(self.stop)
+
+    def _remove_announce_dir(self) -> None:
+        """The announcements go; the target's log stays when it lives there (we named it)."""
+        if self.log_file.parent == self._announce_dir and self.log_file.exists():
+            for f in self._announce_dir.glob("*.json*"):
+                f.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self._announce_dir, ignore_errors=True)
 
 
 def _alive(p: psutil.Process) -> bool:
