@@ -14,12 +14,13 @@ import re
 import signal
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
 import psutil
 
-from leaksleuth.errors import TargetError
+from leaksleuth.errors import InspectorError, TargetError
 from leaksleuth.inspector import InspectorSession
 from leaksleuth.target.discover import NodeProcess, is_node, listening_ports, port_owner
 
@@ -42,19 +43,14 @@ def node_tree(pid: int) -> list[psutil.Process]:
 
 
 async def _ws_url(port: int) -> str:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
-            targets = json.loads(await resp.text())
-    return str(targets[0]["webSocketDebuggerUrl"])
-
-
-async def _wait_listening(pid: int, port: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port in listening_ports(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    """The websocket URL of the inspector on `port` (a port this process just opened for it)."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+                targets = json.loads(await resp.text())
+        return str(targets[0]["webSocketDebuggerUrl"])
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise TargetError(f"no inspector answered on 127.0.0.1:{port} ({type(exc).__name__})") from exc
 
 
 async def _wait_new_port(pid: int, before: set[int], timeout: float = 5.0) -> int | None:
@@ -94,12 +90,23 @@ async def _move_to_random_port(url: str) -> str:
     raise TargetError("the target did not reopen its inspector")
 
 
-async def open_inspector(proc: psutil.Process) -> tuple[str, bool]:
-    """(websocket URL, opened by us) for one Node process."""
-    cmd = " ".join(proc.cmdline())
+@dataclass(frozen=True)
+class Opened:
+    """An inspector we opened: where it is now, and the port SIGUSR1 opened it on (restored)."""
+
+    url: str
+    sigusr1_port: int
+
+
+async def open_inspector(proc: psutil.Process) -> tuple[str, Opened | None]:
+    """(websocket URL, what to undo, or None if it was already open) for one Node process."""
+    try:
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error as exc:
+        raise TargetError(f"cannot read the command line of pid {proc.pid}: {exc}") from exc
     match = INSPECT_PORT.search(cmd)
     if match and int(match.group(1)) in listening_ports(proc.pid):
-        return await _ws_url(int(match.group(1))), False
+        return await _ws_url(int(match.group(1))), None
     owner = port_owner(DEFAULT_PORT)
     if owner is not None and owner != proc.pid:
         raise TargetError(
@@ -109,31 +116,46 @@ async def open_inspector(proc: psutil.Process) -> tuple[str, bool]:
     port = DEFAULT_PORT
     if owner != proc.pid:
         before = listening_ports(proc.pid)
-        os.kill(proc.pid, signal.SIGUSR1)
+        try:
+            os.kill(proc.pid, signal.SIGUSR1)
+        except OSError as exc:
+            raise TargetError(f"cannot signal pid {proc.pid}: {exc.strerror}") from exc
         opened = await _wait_new_port(proc.pid, before)
         if opened is None:
             raise TargetError(f"pid {proc.pid} did not open its inspector after SIGUSR1")
         port = opened
-    return await _move_to_random_port(await _ws_url(port)), True
+    url = await _ws_url(port)
+    try:
+        return await _move_to_random_port(url), Opened(url, port)
+    except (TargetError, InspectorError):
+        await close_inspectors([Opened(url, port)])  # do not leave it open on 9229
+        raise
 
 
-async def attach(pid: int) -> tuple[list[NodeProcess], list[str]]:
-    """Inspector URLs of pid and its Node children; also the URLs we opened (to close later)."""
+async def attach(pid: int) -> tuple[list[NodeProcess], list[Opened]]:
+    """Inspector URLs of pid and its Node children; also what we opened (to close later).
+
+    If any process fails, the inspectors already opened on the others are closed again."""
     found: list[NodeProcess] = []
-    opened: list[str] = []
-    for proc in node_tree(pid):
-        url, ours = await open_inspector(proc)
-        if ours:
-            opened.append(url)
-        found.append(
-            NodeProcess(
-                pid=proc.pid,
-                ppid=proc.ppid(),
-                inspector_url=url,
-                argv=tuple(proc.cmdline()),
-                cluster_worker="NODE_UNIQUE_ID" in _environ(proc),
+    opened: list[Opened] = []
+    try:
+        for proc in node_tree(pid):
+            url, ours = await open_inspector(proc)
+            if ours is not None:
+                opened.append(replace(ours, url=url))
+            try:
+                ppid, argv = proc.ppid(), tuple(proc.cmdline())
+            except psutil.Error as exc:
+                raise TargetError(f"pid {proc.pid} went away while attaching") from exc
+            found.append(
+                NodeProcess(
+                    pid=proc.pid, ppid=ppid, inspector_url=url, argv=argv,
+                    cluster_worker="NODE_UNIQUE_ID" in _environ(proc),
+                )
             )
-        )
+    except BaseException:
+        await close_inspectors(opened)
+        raise
     return found, opened
 
 
@@ -144,11 +166,11 @@ def _environ(proc: psutil.Process) -> dict[str, str]:
         return {}
 
 
-async def close_inspectors(urls: list[str]) -> None:
+async def close_inspectors(opened: list[Opened]) -> None:
     """Close inspectors we opened, so the process is left as we found it."""
-    for url in urls:
+    for o in opened:
         try:
-            session = await InspectorSession.connect(url, timeout=3)
+            session = await InspectorSession.connect(o.url, timeout=3)
         except Exception:  # noqa: BLE001 - the process may be gone; nothing to undo
             continue
         try:
@@ -156,7 +178,7 @@ async def close_inspectors(urls: list[str]) -> None:
             # and restore the port a later SIGUSR1 opens (our move to a random port changed it)
             await session.evaluate(
                 "(() => { const i = require('inspector');"
-                f" setTimeout(() => {{ i.close(); process.debugPort = {DEFAULT_PORT}; }}, 10); return true; }})()"
+                f" setTimeout(() => {{ i.close(); process.debugPort = {o.sigusr1_port}; }}, 10); return true; }})()"
             )
         except Exception:  # noqa: BLE001
             pass
