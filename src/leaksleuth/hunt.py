@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from leaksleuth.capture import capture_snapshot
-from leaksleuth.errors import TargetExited
+from leaksleuth.errors import HeadroomError, InspectorError, TargetExited, UsageError
 from leaksleuth.heap.culprits import Culprit, find_culprits_in_files, merge
 from leaksleuth.load import LoadDriver, check_local_url
 from leaksleuth.measure import alive_check, attached, launched
@@ -140,7 +140,10 @@ async def _hunt(
         if m.verdict == "no leak" and not grows and not hunt.always_snapshot:
             return HuntReport(m, [], skipped_reason="no leak measured: no snapshots taken", project=str(project) if project else None)
     folder = hunt.keep_dir or Path(tempfile.mkdtemp(prefix="leaksleuth-hunt-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {folder}: {exc.strerror}") from exc
     try:
         async with load.driver() as driver:
             if m is not None:
@@ -151,9 +154,14 @@ async def _hunt(
             profiles: list[dict[str, Any]] = []
             # processes that serve no HTTP but grew (an Egg agent fed by the workers) too
             growing = frozenset(p.pid for p in m.processes if not p.serving and p.verdict == "leak") if m else frozenset()
-            files, counts = await snapshot_series(
-                inspected, driver, hunt, requests_between(m, hunt), folder, alive, say, profiles, growing
-            )
+            try:
+                files, counts = await snapshot_series(
+                    inspected, driver, hunt, requests_between(m, hunt), folder, alive, say, profiles, growing
+                )
+            except HeadroomError as exc:  # the measurement stands; say why nothing more
+                return HuntReport(m, [], skipped_reason=f"no snapshots: {exc}", project=str(project) if project else None)
+            except (TargetExited, InspectorError) as exc:  # died while being snapshotted: keep the measurement
+                raise TargetExited(f"the target {alive() or exc} while taking snapshots", m) from exc
             snap_seconds = time.monotonic() - t0
         t1 = time.monotonic()
         say("analysing snapshots")

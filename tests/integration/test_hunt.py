@@ -171,3 +171,15 @@ def test_production_build_names_the_component_not_the_minified_class(demo_dir):
     first = report.culprits[0]
     assert "<AsideMenu>" in first.constructor and "VueComponent" not in first.constructor, first.constructor
     assert any("<AsideMenu>" in step for step in first.path)
+
+
+def test_refused_snapshots_keep_the_measurement_and_say_why(demo_dir, tmp_path):
+    port = free_port()
+    out = tmp_path / "hunt.json"
+    result = run_cli("hunt", "--url", url(port), "--warmup", "200", "--memory-limit", str(64 << 20), "--json", str(out),
+                     "--", "node", str(DEMO / "server.js"), env=demo_env("bus", port))
+    assert result.returncode == 1, result.stderr  # the leak verdict still stands
+    data = json.loads(out.read_text())
+    assert data["verdict"] == "leak" and data["culprits"] == []
+    assert "no snapshots" in data["snapshots"]["skipped_reason"] and "--force" in data["snapshots"]["skipped_reason"]
+    assert "no snapshots" in result.stdout

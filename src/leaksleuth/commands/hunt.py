@@ -16,7 +16,9 @@ from leaksleuth.commands._options import (
     specs_from,
     write_json,
 )
+from leaksleuth.errors import TargetExited
 from leaksleuth.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
+from leaksleuth.report.model import Measurement
 from leaksleuth.report.terminal import (
     make_console,
     render_culprits,
@@ -91,7 +93,14 @@ def hunt(**kw: Any) -> int:
     Exit code: 0 no leak, 1 leak, 2 inconclusive, 3 usage or target error.
     """
     console = make_console()
-    return render_hunt(console, run_hunt(kw, console), kw)
+    try:
+        report = run_hunt(kw, console)
+    except TargetExited as exc:
+        if isinstance(exc.partial, Measurement):  # what was measured before it died
+            render_measurement(console, exc.partial)
+            write_json(kw["json_file"], exc.partial.to_json())
+        raise
+    return render_hunt(console, report, kw)
 
 
 commands = [hunt]
