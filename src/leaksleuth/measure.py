@@ -69,7 +69,7 @@ def alive_check(inspected: list[Inspected], target: LaunchedTarget | None = None
         return why
     for i in inspected:
         if not psutil.pid_exists(i.process.pid) or i.session.closed:
-            return f"lost process {i.process.pid} ({i.process.role})"
+            return f"process {i.process.pid} ({i.process.role}) ended"
     return None
 
 

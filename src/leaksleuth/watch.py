@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leaksleuth.capture import capture_snapshot
-from leaksleuth.errors import HeadroomError, InspectorError
+from leaksleuth.errors import HeadroomError, InspectorError, TargetExited
 from leaksleuth.probe import read_memory
 from leaksleuth.protocol import Inspected
 from leaksleuth.stats import robust_fit
@@ -45,6 +45,7 @@ class WatchPoint:
     seconds_to_limit: float | None  # at that trend; None when not growing
     snapshot: str | None = None  # a snapshot written at this point
     note: str | None = None
+    lost: bool = False  # the process is gone (this point only says so)
 
 
 @dataclass
@@ -80,11 +81,19 @@ async def watch(
     started = time.monotonic()
     while spec.duration is None or time.monotonic() - started < spec.duration:
         tick = time.monotonic()
-        for h in histories:
+        for h in list(histories):
             try:
                 r = await read_memory(h.ins.session, 0, gc=spec.gc)
             except InspectorError:
-                continue  # the process is gone; the others are still watched
+                # gone (crashed, OOM-killed, restarted): say so once; watch the others
+                histories.remove(h)
+                on_point(WatchPoint(
+                    pid=h.ins.process.pid, role=h.ins.process.role, time=time.monotonic() - started,
+                    heap_used=h.heaps[-1] if h.heaps else 0, rss=0, heap_limit=h.heap_limit,
+                    bytes_per_second=0.0, seconds_to_limit=None, note="process lost: it exited or was killed",
+                    lost=True,
+                ))
+                continue
             now = time.monotonic() - started
             h.times.append(now)
             h.heaps.append(r.heap_used)
@@ -98,6 +107,8 @@ async def watch(
                 point = await _snapshot_before_oom(h, point, spec)
             points.append(point)
             on_point(point)
+        if not histories:
+            raise TargetExited("every watched process is gone")
         await asyncio.sleep(max(0.0, spec.interval - (time.monotonic() - tick)))
     return points
 
@@ -109,6 +120,6 @@ async def _snapshot_before_oom(h: ProcessHistory, point: WatchPoint, spec: Watch
     path = spec.snapshot_dir / f"pid{point.pid}-{time.strftime('%Y%m%d-%H%M%S')}.heapsnapshot"
     try:
         await capture_snapshot(h.ins.session, point.pid, path, memory_limit=spec.memory_limit)
-    except HeadroomError as exc:
+    except (HeadroomError, InspectorError) as exc:
         return replace(point, note=f"no snapshot: {exc}")
     return replace(point, snapshot=str(path))

@@ -32,6 +32,9 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def render_point(console: Console, p: WatchPoint) -> None:
+    if p.lost:
+        console.print(f"[dim]{p.time:7.0f}s[/]  [bold red]{p.role} {p.pid}: {p.note}[/]", highlight=False)
+        return
     line = (
         f"[dim]{p.time:7.0f}s[/]  {p.role} {p.pid}: heap {fmt_bytes(p.heap_used)} of {fmt_bytes(p.heap_limit)}"
         f"  rss {fmt_bytes(p.rss)}  trend {fmt_bytes(p.bytes_per_second * 60, signed=True)}/min"
@@ -85,7 +88,8 @@ def watch_command(pid: int | None, url: str | None, interval: float, window: int
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
-    write_json(json_file, {"points": [asdict(p) for p in points]})
+    finally:  # the readings so far, also when the target died
+        write_json(json_file, {"points": [asdict(p) for p in points]})
     return 0
 
 

@@ -7,7 +7,12 @@
   if (!dir) return;
   try {
     const inspector = require('inspector');
-    if (!inspector.url()) inspector.open(0, '127.0.0.1', false);
+    if (!inspector.url()) {
+      inspector.open(0, '127.0.0.1', false);
+      // With a session attached, an exiting Node waits for the debugger to disconnect: close
+      // the inspector on exit so the process ends (and we see it end) at once.
+      process.on('exit', () => inspector.close());
+    }
     const fs = require('fs');
     const path = require('path');
     const cluster = require('cluster');

@@ -74,6 +74,9 @@ async def _move_to_random_port(url: str) -> str:
     try:
         await session.evaluate(
             "(() => { const i = require('inspector'), fs = require('fs');"
+            # an exiting Node waits for an attached debugger: close it on exit (undone on detach)
+            " if (!globalThis.__leaksleuthOnExit) { globalThis.__leaksleuthOnExit = () => i.close();"
+            " process.on('exit', globalThis.__leaksleuthOnExit); }"
             " setTimeout(() => { i.close(); i.open(0, '127.0.0.1', false);"
             f" fs.writeFileSync({json.dumps(str(out))}, i.url()); }}, 50); return true; }})()"
         )
@@ -178,6 +181,8 @@ async def close_inspectors(opened: list[Opened]) -> None:
             # and restore the port a later SIGUSR1 opens (our move to a random port changed it)
             await session.evaluate(
                 "(() => { const i = require('inspector');"
+                " if (globalThis.__leaksleuthOnExit) { process.off('exit', globalThis.__leaksleuthOnExit);"
+                " delete globalThis.__leaksleuthOnExit; }"
                 f" setTimeout(() => {{ i.close(); process.debugPort = {o.sigusr1_port}; }}, 10); return true; }})()"
             )
         except Exception:  # noqa: BLE001
