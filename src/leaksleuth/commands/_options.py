@@ -72,13 +72,6 @@ def specs_from(kw: dict[str, Any]) -> tuple[LoadSpec, ProtocolSpec]:
     return load, spec
 
 
-def check_target(command: tuple[str, ...], pid: int | None) -> None:
-    if pid is None and not command:
-        raise UsageError("give the command to launch after --, or --pid of a running process")
-    if pid is not None and command:
-        raise UsageError("give either a command or --pid, not both")
-
-
 def finite(value: Any) -> Any:
     """JSON has no Infinity: an unbounded interval end becomes null."""
     if isinstance(value, float):

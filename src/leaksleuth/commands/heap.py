@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from leaksleuth.commands._options import write_json
 from leaksleuth.errors import SnapshotError, UsageError
 from leaksleuth.heap.diff import HeapDiff, diff_snapshots
 from leaksleuth.heap.graph import retained_sizes
@@ -18,13 +17,6 @@ from leaksleuth.heap.paths import format_path, retainer_paths
 from leaksleuth.heap.summary import HeapSummary, summarize
 from leaksleuth.report.terminal import make_console
 from leaksleuth.report.units import fmt_bytes
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    try:
-        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def render_summary(summary: HeapSummary, console: Console, title: str) -> None:
@@ -88,7 +80,7 @@ def analyze(files: tuple[Path, ...], top: int, json_path: Path | None, request_c
     snap = load_snapshot(files[0])
     summary = summarize(snap)
     if json_path is not None:
-        _write_json(json_path, summary.to_json())
+        write_json(json_path, summary.to_json())
     shown = HeapSummary(
         summary.nodes, summary.edges, summary.total_size, summary.constructors[:top]
     )
@@ -116,7 +108,7 @@ def _analyze_series(files: tuple[Path, ...], request_counts: str | None, project
         console.print("[dim]No --requests given: growth is per snapshot step, shown as 'per request'.[/]")
     render_culprits(console, culprits)
     if json_path is not None:
-        _write_json(json_path, {"culprits": [c.to_json() for c in culprits]})
+        write_json(json_path, {"culprits": [c.to_json() for c in culprits]})
     return 1 if culprits else 0
 
 
@@ -136,7 +128,7 @@ def diff(before: Path, after: Path, top: int, json_path: Path | None) -> int:
     """Objects added and freed between two snapshots of one process, by constructor."""
     result = diff_snapshots(load_snapshot(before), load_snapshot(after))
     if json_path is not None:
-        _write_json(json_path, result.to_json())
+        write_json(json_path, result.to_json())
     shown = HeapDiff(
         result.added, result.freed, result.added_size, result.freed_size, result.constructors[:top]
     )
@@ -172,7 +164,7 @@ def path(file: Path, node_id: str, max_paths: int, json_path: Path | None) -> in
     node = snap.node(ordinal)
     retained = int(retained_sizes(snap)[ordinal])
     if json_path is not None:
-        _write_json(
+        write_json(
             json_path,
             {
                 "id": wanted,

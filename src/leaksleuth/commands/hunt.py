@@ -11,13 +11,13 @@ from rich.console import Console
 
 from leaksleuth.commands._options import (
     EXIT_BY_VERDICT,
-    check_target,
     load_options,
     specs_from,
     write_json,
 )
 from leaksleuth.errors import TargetExited
 from leaksleuth.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
+from leaksleuth.measure import target_port
 from leaksleuth.report.model import Measurement
 from leaksleuth.report.terminal import (
     make_console,
@@ -46,7 +46,7 @@ def hunt_options(f: Any) -> Any:
 
 
 def run_hunt(kw: dict[str, Any], console: Console) -> HuntReport:
-    check_target(kw["command"], kw["pid"])
+    target_port(kw["pid"], kw["command"], kw["urls"][0])
     load, spec = specs_from(kw)
     hunt = HuntSpec(
         requests_between=kw["requests_between"],

@@ -11,20 +11,19 @@ from rich.console import Console
 
 from leaksleuth.commands._options import (
     EXIT_BY_VERDICT,
-    check_target,
     load_options,
     specs_from,
     write_json,
 )
 from leaksleuth.errors import TargetExited
-from leaksleuth.measure import measure_command, measure_pid
+from leaksleuth.measure import measure_command, measure_pid, target_port
 from leaksleuth.report.model import Measurement
 from leaksleuth.report.terminal import make_console, render_measurement, render_progress
 
 
 def run_measure(kw: dict[str, Any], console: Console) -> Measurement:
     """Shared by `measure` and `demo`: run, render progress, return the measurement."""
-    check_target(kw["command"], kw["pid"])
+    target_port(kw["pid"], kw["command"], kw["urls"][0])
     load, spec = specs_from(kw)
     progress = lambda p: render_progress(console, p)  # noqa: E731
     if kw["pid"] is not None:

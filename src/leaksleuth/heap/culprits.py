@@ -25,6 +25,7 @@ from leaksleuth.heap.growth import (
 )
 from leaksleuth.heap.locations import location_of
 from leaksleuth.heap.names import property_target
+from leaksleuth.heap.paths import _is_scaffolding
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot, is_identifier
 from leaksleuth.report.units import fmt_bytes
 
@@ -86,11 +87,6 @@ def tree_path(snap: HeapSnapshot, ordinal: int) -> list[tuple[int, int]]:
     return chain
 
 
-def _scaffolding(snap: HeapSnapshot, ordinal: int) -> bool:
-    kind = snap.node_type_name(ordinal)
-    return kind in ("synthetic", "hidden") or snap.node_name_text(ordinal).startswith("system /")
-
-
 _INDEXED = {"element", "hidden"}
 # internal edges that add nothing a reader needs: backing stores, scopes, a bound function's parts
 _ELIDED_INTERNAL = {"elements", "table", "properties", "context", "extension", "bound_this", "bound_function",
@@ -150,7 +146,7 @@ def readable_path(snap: HeapSnapshot, chain: list[tuple[int, int]], project: Pat
     same step (linked lists: `._idlePrev._idlePrev…`) collapse into one with `…`.
     """
     start = 0
-    while start < len(chain) - 1 and _scaffolding(snap, chain[start][0]):
+    while start < len(chain) - 1 and _is_scaffolding(snap, chain[start][0]):
         start += 1
     first, into = chain[start]
     label = node_label(snap, first)
@@ -350,13 +346,6 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
         evidence=evidence,
         owner=f"{owner_class} @{group.owner_id}" if owner >= 0 else f"(each {group.principal_class})",
     )
-
-
-def _collection_name(steps: list[str]) -> str | None:
-    for s in reversed(steps):
-        if s.startswith("::") or (s.startswith(".") and is_identifier(s[1:])):
-            return s.lstrip(":.")
-    return None
 
 
 def _search_scripts(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from leaksleuth.errors import SnapshotError
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 UNREACHED = -1
@@ -46,7 +47,7 @@ def retainers(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cached = snap.cache.get("retainers")
     if cached is None:
         if snap.edge_count >= 2**32 or snap.node_count >= 2**32:
-            raise ValueError("graphs over 2^32 edges are not supported")
+            raise SnapshotError(f"{snap.path}: graphs over 2^32 edges are not supported")
         cached = _reverse_csr(snap.first_edge, snap.edge_to, snap.node_count)
         snap.cache["retainers"] = cached
     return cached  # type: ignore[no-any-return]
@@ -293,7 +294,7 @@ def dominators(snap: HeapSnapshot) -> np.ndarray:
     cached = snap.cache.get("dominators")
     if cached is None:
         if snap.edge_count >= 2**32 or snap.node_count >= 2**31:
-            raise ValueError("graphs over 2^32 edges are not supported")
+            raise SnapshotError(f"{snap.path}: graphs over 2^32 edges are not supported")
         weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
         strong = _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, snap.node_count)
         dfn, vertex, parent, virtual, count = _preorder(

@@ -446,6 +446,6 @@ def sidecar_script_urls(path: Path) -> dict[int, str] | None:
     sidecar = path.with_name(path.name + ".scripts.json")
     try:
         scripts = json.loads(sidecar.read_text())["scripts"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return {int(k): str(v) for k, v in scripts.items()}
+        return {int(k): str(v) for k, v in scripts.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no map, or not ours: locations fall back to what the heap says
