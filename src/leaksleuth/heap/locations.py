@@ -61,14 +61,17 @@ def script_urls(snap: HeapSnapshot) -> dict[int, str]:
     if cached is None:
         cached = {}
         loc = snap.locations
-        script_ids, first = np.unique(loc.script_id, return_index=True)
+        # group the locations by script once (a mask per script would be scripts × locations)
+        by_script = np.argsort(loc.script_id, kind="stable")
+        script_ids, starts = np.unique(loc.script_id[by_script], return_index=True)
         closure = snap.node_type_code("closure")
-        for script_id, index in zip(script_ids.tolist(), first.tolist()):
+        for script_id, start in zip(script_ids.tolist(), starts.tolist()):
             if script_id in snap.script_urls:
                 cached[script_id] = snap.script_urls[script_id]
                 continue
             # any closure of this script will do; try a few in case one lacks the edges
-            for ordinal in loc.node[loc.script_id == script_id][:8].tolist():
+            members = by_script[start : start + 8]
+            for ordinal in loc.node[members][loc.script_id[members] == script_id].tolist():
                 if int(snap.node_type[ordinal]) != closure:
                     continue
                 url = script_url_from_heap(snap, ordinal)
