@@ -20,6 +20,17 @@ from leaksleuth.protocol import Inspected
 from leaksleuth.stats import robust_fit
 
 HEAP_LIMIT_JS = "require('v8').getHeapStatistics().heap_size_limit"
+# V8's heap_size_limit counts the young generation's reserve (3 × a 16 MiB semi-space on 64-bit)
+# on top of --max-old-space-size; the process dies when the *old* generation is full, so the
+# usable limit is about that much lower (measured: a 32 MB old space reports 84 MB and dies at ~36)
+YOUNG_GENERATION_RESERVE = 48 << 20
+
+
+def usable_heap_limit(heap_size_limit: int) -> int:
+    """Heap used at which the process runs out of memory, estimated from V8's heap_size_limit."""
+    if heap_size_limit > YOUNG_GENERATION_RESERVE + (16 << 20):
+        return heap_size_limit - YOUNG_GENERATION_RESERVE
+    return heap_size_limit
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ async def watch(
 ) -> list[WatchPoint]:
     """Read every process every `interval` seconds until `duration` (or cancellation)."""
     histories = [
-        ProcessHistory(i, int(await i.session.evaluate(HEAP_LIMIT_JS))) for i in inspected
+        ProcessHistory(i, usable_heap_limit(int(await i.session.evaluate(HEAP_LIMIT_JS)))) for i in inspected
     ]
     points: list[WatchPoint] = []
     started = time.monotonic()
