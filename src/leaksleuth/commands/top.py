@@ -15,7 +15,7 @@ from leaksleuth.report.terminal import make_console
 from leaksleuth.report.units import fmt_bytes
 
 
-async def watch_loop(inspected: list[Inspected], interval: float, duration: float | None, console: Console) -> None:
+async def live_view(inspected: list[Inspected], interval: float, duration: float | None, console: Console) -> None:
     start = time.monotonic()
     first: dict[int, int] = {}
     while duration is None or time.monotonic() - start < duration:
@@ -48,7 +48,7 @@ def top(pid: int | None, url: str | None, interval: float, duration: float | Non
 
     async def run() -> None:
         async with inspected_target(pid, command, port, ready_timeout) as inspected:
-            await watch_loop(inspected, interval, duration, console)
+            await live_view(inspected, interval, duration, console)
 
     try:
         asyncio.run(run())
