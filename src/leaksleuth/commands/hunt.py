@@ -15,10 +15,10 @@ from leaksleuth.commands._options import (
     specs_from,
     write_json,
 )
+from leaksleuth.commands.measure import show_partial
 from leaksleuth.errors import TargetExited
 from leaksleuth.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
 from leaksleuth.measure import target_port
-from leaksleuth.report.model import Measurement
 from leaksleuth.report.terminal import (
     make_console,
     render_culprits,
@@ -96,9 +96,7 @@ def hunt(**kw: Any) -> int:
     try:
         report = run_hunt(kw, console)
     except TargetExited as exc:
-        if isinstance(exc.partial, Measurement):  # what was measured before it died
-            render_measurement(console, exc.partial)
-            write_json(kw["json_file"], exc.partial.to_json())
+        show_partial(console, exc, kw["json_file"])
         raise
     return render_hunt(console, report, kw)
 

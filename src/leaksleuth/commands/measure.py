@@ -35,6 +35,13 @@ def run_measure(kw: dict[str, Any], console: Console) -> Measurement:
     )
 
 
+def show_partial(console: Console, exc: TargetExited, json_file: Path | None) -> None:
+    """What was measured before the target died: printed, and written to --json."""
+    if isinstance(exc.partial, Measurement):
+        render_measurement(console, exc.partial)
+        write_json(json_file, exc.partial.to_json())
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @load_options
 def measure(**kw: Any) -> int:
@@ -46,9 +53,7 @@ def measure(**kw: Any) -> int:
     try:
         m = run_measure(kw, console)
     except TargetExited as exc:
-        if exc.partial is not None:
-            render_measurement(console, exc.partial)
-            write_json(kw["json_file"], exc.partial.to_json())
+        show_partial(console, exc, kw["json_file"])
         raise
     render_measurement(console, m)
     write_json(kw["json_file"], m.to_json())
