@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from leaksleuth.errors import LeakSleuthError
-from leaksleuth.measure import measure_command
-from leaksleuth.protocol import LoadSpec, ProtocolSpec
+from leaksleuth.flows.measure import measure_command
+from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
 
 SYNTH = ROOT / "demo" / "synthetic"
 SERVER = SYNTH / "server.js"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as sps
 
-from leaksleuth.report.model import Fit, Verdict
+from leaksleuth.model import Fit, Verdict
 
 
 def robust_fit(x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]) -> Fit:

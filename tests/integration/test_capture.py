@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
-from leaksleuth.capture import capture_snapshot, headroom
+from leaksleuth.live.capture import capture_snapshot, headroom
 from leaksleuth.errors import HeadroomError
 from leaksleuth.heap.growth import sidecar_script_urls
 from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.summary import summarize
-from leaksleuth.measure import launched
+from leaksleuth.flows.measure import launched
 from tests.integration.helpers import free_port, run_cli, url
 
 pytestmark = pytest.mark.integration

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.cli import main
-from leaksleuth.experiments.config import load_config
-from leaksleuth.experiments.report import to_json
-from leaksleuth.experiments.runner import run_experiment
-from leaksleuth.measure import measure_command
-from leaksleuth.protocol import LoadSpec, ProtocolSpec
+from leaksleuth.flows.experiments.config import load_config
+from leaksleuth.report.experiment import to_json
+from leaksleuth.flows.experiments.runner import run_experiment
+from leaksleuth.flows.measure import measure_command
+from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
 from tests.conftest import DEMO, free_port, node_processes_with
 
 pytestmark = pytest.mark.integration

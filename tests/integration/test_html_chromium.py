@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.heap.culprits import Culprit
-from leaksleuth.hunt import HuntReport
+from leaksleuth.flows.hunt import HuntReport
 from leaksleuth.report.html import write_html
-from leaksleuth.report.model import LoadStats, Measurement, ProcessMeasurement, Reading
+from leaksleuth.model import LoadStats, Measurement, ProcessMeasurement, Reading
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.hunt import HuntReport, HuntSpec, hunt_command
-from leaksleuth.protocol import LoadSpec, ProtocolSpec
+from leaksleuth.flows.hunt import HuntReport, HuntSpec, hunt_command
+from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
 from tests.conftest import DEMO
 from tests.integration.helpers import demo_env, free_port, run_cli, url
 
@@ -146,7 +146,7 @@ def test_egg_agent_leak_is_explained_in_the_agent_process(demo_dir):
 
 
 def test_hunt_attached_by_pid_finds_the_culprit_and_leaves_the_service_running(demo_dir):
-    from leaksleuth.hunt import hunt_pid
+    from leaksleuth.flows.hunt import hunt_pid
 
     port = free_port()
     server = subprocess.Popen(["node", "server.js"], cwd=DEMO, env={"PATH": "/usr/bin:/bin:/usr/local/bin", **demo_env("bus", port)},

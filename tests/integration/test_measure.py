@@ -11,9 +11,9 @@ import time
 import psutil
 import pytest
 
-from leaksleuth.measure import measure_command, measure_pid
-from leaksleuth.protocol import LoadSpec, ProtocolSpec
-from leaksleuth.target.discover import listening_ports
+from leaksleuth.flows.measure import measure_command, measure_pid
+from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+from leaksleuth.live.discover import listening_ports
 from tests.conftest import DEMO, node_processes_with
 from tests.integration.helpers import demo_env, free_port, ground_truth, run_cli, url
 

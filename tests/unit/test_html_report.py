@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.heap.culprits import Culprit
-from leaksleuth.hunt import HuntReport
+from leaksleuth.flows.hunt import HuntReport
 from leaksleuth.report.html import write_html
-from leaksleuth.report.model import LoadStats, Measurement, ProcessMeasurement, Reading
+from leaksleuth.model import LoadStats, Measurement, ProcessMeasurement, Reading
 
 EVIL_STEP = "<script>alert('pwned')</script>"
 T0 = 1_700_000_000.0

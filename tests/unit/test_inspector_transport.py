@@ -7,7 +7,7 @@ import pytest
 import websockets
 
 from leaksleuth.errors import InspectorError
-from leaksleuth.inspector import InspectorSession
+from leaksleuth.live.cdp import InspectorSession
 
 
 async def fake_inspector(ws):

@@ -24,10 +24,10 @@ from leaksleuth.heap.growth import (
     snapshot_growth,
 )
 from leaksleuth.heap.locations import location_of
-from leaksleuth.heap.names import property_target
+from leaksleuth.heap.jsrules import property_target
 from leaksleuth.heap.paths import _is_scaffolding
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot, is_identifier
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.units import fmt_bytes
 
 MAX_SOURCE_BYTES = 4 << 20
 

@@ -235,7 +235,7 @@ def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrow
 
 def display_class(snap: HeapSnapshot, ordinal: int) -> str:
     """Class name, with the component name for Vue instances (minified builds hide the class)."""
-    from leaksleuth.heap.names import vue_component_name
+    from leaksleuth.heap.jsrules import vue_component_name
 
     base = snap.class_name(int(snap.class_keys()[ordinal]))
     component = vue_component_name(snap, ordinal)
@@ -362,7 +362,7 @@ def _linear(series: list[float], spans: np.ndarray) -> bool:
 
 def _callback_sites(snap: HeapSnapshot, timers: np.ndarray) -> list[tuple[int, int, int]]:
     """Per timer: where its callback is defined, (script id, line, column); (-1,-1,-1) if unknown."""
-    from leaksleuth.heap.names import property_target
+    from leaksleuth.heap.jsrules import property_target
 
     loc = snap.locations
     order = np.argsort(loc.node, kind="stable")

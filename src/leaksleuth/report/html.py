@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leaksleuth.report.model import Measurement, ProcessMeasurement, Reading
+from leaksleuth.model import Measurement, ProcessMeasurement, Reading
 from leaksleuth.report.terminal import _join_steps
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.units import fmt_bytes
 
 if TYPE_CHECKING:
     from leaksleuth.heap.culprits import Culprit
-    from leaksleuth.hunt import HuntReport
+    from leaksleuth.flows.hunt import HuntReport
 
 MB = float(1 << 20)
 VERDICT_COLOUR = {"leak": "#c0392b", "no leak": "#1e8449", "inconclusive": "#b9770e"}

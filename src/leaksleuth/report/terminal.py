@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from leaksleuth.protocol import Progress
-from leaksleuth.report.model import Measurement
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.live.rounds import Progress
+from leaksleuth.model import Measurement
+from leaksleuth.units import fmt_bytes
 
 if TYPE_CHECKING:
     from leaksleuth.heap.culprits import Culprit

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.errors import UsageError
-from leaksleuth.experiments.config import load_config, run_env
+from leaksleuth.flows.experiments.config import load_config, run_env
 
 
 def write(tmp_path: Path, text: str) -> Path:

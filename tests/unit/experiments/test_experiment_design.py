@@ -3,7 +3,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from leaksleuth.experiments.design import EMPTY, Outcome, attribute, effect, halves, next_wave
+from leaksleuth.flows.experiments.design import EMPTY, Outcome, attribute, effect, halves, next_wave
 
 
 def additive(leaks: list[float], base: float = 100.0, noise: float = 50.0, interaction: dict | None = None):

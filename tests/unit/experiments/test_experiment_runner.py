@@ -4,10 +4,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from leaksleuth.experiments import runner
-from leaksleuth.experiments.config import load_config
-from leaksleuth.experiments.report import render_html, to_json
-from leaksleuth.experiments.runner import RunRecord, RunStore, run_experiment
+from leaksleuth.flows.experiments import runner
+from leaksleuth.flows.experiments.config import load_config
+from leaksleuth.report.experiment import render_html, to_json
+from leaksleuth.flows.experiments.runner import RunRecord, RunStore, run_experiment
 
 LEAKS = {"bus": 200_000.0, "stats": 2_000.0, "lazy": 0.0}
 

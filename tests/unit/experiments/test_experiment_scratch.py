@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.experiments.scratch import (
+from leaksleuth.flows.experiments.scratch import (
     ApplyError,
     apply_patch,
     apply_replace,

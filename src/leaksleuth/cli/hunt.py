@@ -9,16 +9,16 @@ from typing import Any
 import click
 from rich.console import Console
 
-from leaksleuth.commands._options import (
+from leaksleuth.cli.options import (
     EXIT_BY_VERDICT,
     load_options,
     specs_from,
     write_json,
 )
-from leaksleuth.commands.measure import show_partial
+from leaksleuth.cli.measure import show_partial
 from leaksleuth.errors import TargetExited
-from leaksleuth.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
-from leaksleuth.measure import target_port
+from leaksleuth.flows.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
+from leaksleuth.flows.measure import target_port
 from leaksleuth.report.terminal import (
     make_console,
     render_culprits,

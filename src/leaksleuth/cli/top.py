@@ -8,11 +8,11 @@ import time
 import click
 from rich.console import Console
 
-from leaksleuth.measure import inspected_target, target_port
-from leaksleuth.probe import read_memory
-from leaksleuth.protocol import Inspected
+from leaksleuth.flows.measure import inspected_target, target_port
+from leaksleuth.live.readings import read_memory
+from leaksleuth.live.rounds import Inspected
 from leaksleuth.report.terminal import make_console
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.units import fmt_bytes
 
 
 async def live_view(inspected: list[Inspected], interval: float, duration: float | None, console: Console) -> None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leaksleuth.errors import InspectorError, TargetError, TargetExited
-from leaksleuth.inspector import InspectorSession
-from leaksleuth.load import LoadDriver
-from leaksleuth.probe import read_memory
-from leaksleuth.report.model import Measurement, ProcessMeasurement, Reading, Verdict
+from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.live.load import LoadDriver
+from leaksleuth.live.readings import read_memory
+from leaksleuth.model import Measurement, ProcessMeasurement, Reading, Verdict
 from leaksleuth.stats import robust_fit, verdict
-from leaksleuth.target.discover import NodeProcess
+from leaksleuth.live.discover import NodeProcess
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def advise(
     rounds: int,
     growing_handles: dict[str, float] | None = None,
 ) -> str:
-    from leaksleuth.report.units import fmt_bytes
+    from leaksleuth.units import fmt_bytes
 
     if growing_handles:
         what = ", ".join(f"{v:.2f} {k}" for k, v in sorted(growing_handles.items()))

@@ -21,8 +21,8 @@ import aiohttp
 import psutil
 
 from leaksleuth.errors import InspectorError, TargetError
-from leaksleuth.inspector import InspectorSession
-from leaksleuth.target.discover import NodeProcess, is_node, listening_ports, port_owner
+from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.live.discover import NodeProcess, is_node, listening_ports, port_owner
 
 DEFAULT_PORT = 9229
 INSPECT_PORT = re.compile(r"--inspect(?:-brk|-port)?=(?:[\w.\-\[\]:]*:)?(\d+)")

@@ -10,14 +10,14 @@ from pathlib import Path
 import psutil
 
 from leaksleuth.errors import TargetError, TargetExited, UsageError
-from leaksleuth.inspector import InspectorSession
-from leaksleuth.load import check_local_url
-from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
-from leaksleuth.report.model import Measurement
-from leaksleuth.target.attach import attach, close_inspectors
-from leaksleuth.target.discover import NodeProcess, assign_roles, port_owner
-from leaksleuth.target.launch import LaunchedTarget
-from leaksleuth.target.ready import wait_until_ready
+from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.live.load import check_local_url
+from leaksleuth.live.rounds import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
+from leaksleuth.model import Measurement
+from leaksleuth.live.attach import attach, close_inspectors
+from leaksleuth.live.discover import NodeProcess, assign_roles, port_owner
+from leaksleuth.live.launch import LaunchedTarget
+from leaksleuth.live.ready import wait_until_ready
 
 
 def check_port_free(port: int) -> None:

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from leaksleuth.experiments.design import EMPTY, Effect
-from leaksleuth.experiments.runner import ExperimentResult, describe
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.flows.experiments.design import EMPTY, Effect
+from leaksleuth.flows.experiments.runner import ExperimentResult, describe
+from leaksleuth.units import fmt_bytes
 
 
 def _names(result: ExperimentResult, group: frozenset[int]) -> list[str]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from leaksleuth.heap.culprits import Culprit, display_location, local_file, user_code
-from leaksleuth.inspector import InspectorSession
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.units import fmt_bytes
 
 SAMPLING_INTERVAL = 4096  # bytes between samples on average
 

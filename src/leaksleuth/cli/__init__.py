@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from leaksleuth.commands import all_commands
 from leaksleuth.errors import LeakSleuthError
 
 EXIT_USAGE_OR_TARGET = 3
+
+
+# one module per command, each exposing `commands: list[click.Command]`
+COMMAND_MODULES = ("measure", "hunt", "demo", "top", "watch", "snapshot", "offline", "experiment")
+
+
+def all_commands() -> list[click.Command]:
+    found: list[click.Command] = []
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        found.extend(module.commands)
+    return found
 
 
 def build_cli() -> click.Group:

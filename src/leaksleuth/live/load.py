@@ -14,7 +14,7 @@ import aiohttp
 import numpy as np
 
 from leaksleuth.errors import UsageError
-from leaksleuth.report.model import LoadStats
+from leaksleuth.model import LoadStats
 
 
 def check_local_url(url: str) -> int:

@@ -1,8 +1,8 @@
 """Controlled experiments: switch suspects off in scratch copies, measure, attribute the leak."""
 
-from leaksleuth.experiments.config import ExperimentConfig, Toggle, load_config
-from leaksleuth.experiments.design import Attribution, Outcome, attribute, next_wave
-from leaksleuth.experiments.runner import ExperimentResult, RunRecord, run_experiment
+from leaksleuth.flows.experiments.config import ExperimentConfig, Toggle, load_config
+from leaksleuth.flows.experiments.design import Attribution, Outcome, attribute, next_wave
+from leaksleuth.flows.experiments.runner import ExperimentResult, RunRecord, run_experiment
 
 __all__ = [
     "Attribution",

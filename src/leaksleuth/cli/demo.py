@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from leaksleuth.commands.hunt import render_hunt, run_hunt
-from leaksleuth.demo import DEFAULT_LEAKS, demo_command, demo_dir, ensure_installed
+from leaksleuth.cli.hunt import render_hunt, run_hunt
+from leaksleuth.flows.demo import DEFAULT_LEAKS, demo_command, demo_dir, ensure_installed
 from leaksleuth.report.terminal import make_console
-from leaksleuth.target.discover import free_port
+from leaksleuth.live.discover import free_port
 
 
 @click.command()

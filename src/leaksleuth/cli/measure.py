@@ -9,15 +9,15 @@ from typing import Any
 import click
 from rich.console import Console
 
-from leaksleuth.commands._options import (
+from leaksleuth.cli.options import (
     EXIT_BY_VERDICT,
     load_options,
     specs_from,
     write_json,
 )
 from leaksleuth.errors import TargetExited
-from leaksleuth.measure import measure_command, measure_pid, target_port
-from leaksleuth.report.model import Measurement
+from leaksleuth.flows.measure import measure_command, measure_pid, target_port
+from leaksleuth.model import Measurement
 from leaksleuth.report.terminal import make_console, render_measurement, render_progress
 
 

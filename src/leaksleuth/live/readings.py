@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from leaksleuth.inspector import InspectorSession
-from leaksleuth.report.model import Reading
+from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.model import Reading
 
 # Evaluated in the target. `require` exists because evaluate() passes includeCommandLineAPI.
 READ_MEMORY_JS = r"""(() => {

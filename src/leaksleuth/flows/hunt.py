@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from leaksleuth.capture import capture_snapshot
+from leaksleuth.live.capture import capture_snapshot
 from leaksleuth.errors import HeadroomError, InspectorError, TargetExited, UsageError
 from leaksleuth.heap.culprits import Culprit, find_culprits_in_files, merge
-from leaksleuth.load import LoadDriver, check_local_url
-from leaksleuth.measure import alive_check, attached, launched
-from leaksleuth.protocol import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
-from leaksleuth.report.model import Measurement
-from leaksleuth.sampling import (
+from leaksleuth.live.load import LoadDriver, check_local_url
+from leaksleuth.flows.measure import alive_check, attached, launched
+from leaksleuth.live.rounds import Inspected, LoadSpec, ProgressCallback, ProtocolSpec, run_protocol
+from leaksleuth.model import Measurement
+from leaksleuth.live.sampling import (
     add_sampling_evidence,
     allocation_sites,
     start_sampling,

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from leaksleuth.errors import UsageError
-from leaksleuth.protocol import LoadSpec, ProtocolSpec
+from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

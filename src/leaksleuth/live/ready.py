@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from leaksleuth.errors import TargetError, TargetExited
-from leaksleuth.target.discover import NodeProcess, assign_roles, is_node, listening_ports
-from leaksleuth.target.launch import LaunchedTarget
+from leaksleuth.live.discover import NodeProcess, assign_roles, is_node, listening_ports
+from leaksleuth.live.launch import LaunchedTarget
 
 
 async def wait_until_ready(target: LaunchedTarget, port: int, timeout: float) -> list[NodeProcess]:

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from leaksleuth.commands._options import write_json
+from leaksleuth.cli.options import write_json
 from leaksleuth.errors import SnapshotError, UsageError
 from leaksleuth.heap.diff import HeapDiff, diff_snapshots
 from leaksleuth.heap.graph import retained_sizes
@@ -16,7 +16,7 @@ from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.paths import format_path, retainer_paths
 from leaksleuth.heap.summary import HeapSummary, summarize
 from leaksleuth.report.terminal import make_console
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.units import fmt_bytes
 
 
 def render_summary(summary: HeapSummary, console: Console, title: str) -> None:
@@ -90,7 +90,7 @@ def analyze(files: tuple[Path, ...], top: int, json_path: Path | None, request_c
 
 def _analyze_series(files: tuple[Path, ...], request_counts: str | None, project: Path | None,
                     json_path: Path | None) -> int:
-    from leaksleuth.hunt import analyze_files
+    from leaksleuth.flows.hunt import analyze_files
     from leaksleuth.report.terminal import make_console, render_culprits
 
     if request_counts is None:

@@ -18,9 +18,9 @@ from typing import Any
 import psutil
 
 from leaksleuth.errors import HeadroomError, UsageError
-from leaksleuth.inspector import InspectorSession
-from leaksleuth.probe import read_memory
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.live.readings import read_memory
+from leaksleuth.units import fmt_bytes
 
 _known_scripts: weakref.WeakKeyDictionary[InspectorSession, dict[str, str]] = weakref.WeakKeyDictionary()
 SNAPSHOT_COST_FACTOR = 9.0  # peak extra RSS ≈ 9 × heap used

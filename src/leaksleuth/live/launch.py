@@ -20,7 +20,7 @@ from types import TracebackType
 import psutil
 
 from leaksleuth.errors import TargetError
-from leaksleuth.target.discover import NodeProcess, read_announcements
+from leaksleuth.live.discover import NodeProcess, read_announcements
 
 ANNOUNCE_JS = Path(__file__).with_name("announce.js")
 

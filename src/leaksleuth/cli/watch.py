@@ -10,13 +10,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from leaksleuth.capture import SECRETS_WARNING
-from leaksleuth.commands._options import write_json
+from leaksleuth.live.capture import SECRETS_WARNING
+from leaksleuth.cli.options import write_json
 from leaksleuth.errors import UsageError
-from leaksleuth.measure import inspected_target, target_port
+from leaksleuth.flows.measure import inspected_target, target_port
 from leaksleuth.report.terminal import make_console
-from leaksleuth.report.units import fmt_bytes
-from leaksleuth.watch import WatchPoint, WatchSpec, watch
+from leaksleuth.units import fmt_bytes
+from leaksleuth.flows.watch import WatchPoint, WatchSpec, watch
 
 
 def fmt_duration(seconds: float | None) -> str:

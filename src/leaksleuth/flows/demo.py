@@ -14,7 +14,7 @@ DEFAULT_LEAKS = "bus,interval,stats,lazy"
 def demo_dir() -> Path:
     """demo/ssr-app of this checkout (or $LEAKSLEUTH_DEMO_DIR)."""
     override = os.environ.get("LEAKSLEUTH_DEMO_DIR")
-    here = Path(override) if override else Path(__file__).resolve().parents[2] / "demo" / "ssr-app"
+    here = Path(override) if override else Path(__file__).resolve().parents[3] / "demo" / "ssr-app"
     if not (here / "server.js").is_file():
         raise TargetError(f"the demo app is not at {here} (set LEAKSLEUTH_DEMO_DIR)")
     return here

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leaksleuth.capture import capture_snapshot
+from leaksleuth.live.capture import capture_snapshot
 from leaksleuth.errors import HeadroomError, InspectorError, TargetExited
-from leaksleuth.probe import read_memory
-from leaksleuth.protocol import Inspected
+from leaksleuth.live.readings import read_memory
+from leaksleuth.live.rounds import Inspected
 from leaksleuth.stats import robust_fit
 
 HEAP_LIMIT_JS = "require('v8').getHeapStatistics().heap_size_limit"

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from leaksleuth.errors import InspectorError, LeakSleuthError, TargetError
-from leaksleuth.experiments.config import ExperimentConfig, run_env
-from leaksleuth.experiments.design import (
+from leaksleuth.flows.experiments.config import ExperimentConfig, run_env
+from leaksleuth.flows.experiments.design import (
     EMPTY,
     SINGLES_AT,
     Attribution,
@@ -30,11 +30,11 @@ from leaksleuth.experiments.design import (
     attribute,
     next_wave,
 )
-from leaksleuth.experiments.scratch import ApplyError, apply_patch, apply_replace, scratch_copy
-from leaksleuth.measure import measure_command
-from leaksleuth.protocol import Progress
-from leaksleuth.report.units import fmt_bytes
-from leaksleuth.target.discover import free_port
+from leaksleuth.flows.experiments.scratch import ApplyError, apply_patch, apply_replace, scratch_copy
+from leaksleuth.flows.measure import measure_command
+from leaksleuth.live.rounds import Progress
+from leaksleuth.units import fmt_bytes
+from leaksleuth.live.discover import free_port
 
 EventCallback = Callable[[str], None]
 RECORD_FILE = "runs.jsonl"
@@ -84,7 +84,7 @@ class RunStore:
         return records
 
     def append(self, rec: RunRecord) -> None:
-        from leaksleuth.commands._options import finite
+        from leaksleuth.cli.options import finite
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:

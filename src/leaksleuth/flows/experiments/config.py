@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from leaksleuth.errors import UsageError
-from leaksleuth.load import check_local_url
-from leaksleuth.protocol import LoadSpec, ProtocolSpec
+from leaksleuth.live.load import check_local_url
+from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
 
 TOP_KEYS = {
     "command", "url", "urls", "build", "env", "project", "exclude", "ready_timeout",

@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
-from leaksleuth.commands._options import write_json
+from leaksleuth.cli.options import write_json
 from leaksleuth.errors import UsageError
-from leaksleuth.experiments.config import load_config
-from leaksleuth.experiments.report import render_html, render_terminal, to_json
-from leaksleuth.experiments.runner import clear_stale_scratch, default_state_dir, run_experiment
+from leaksleuth.flows.experiments.config import load_config
+from leaksleuth.report.experiment import render_html, render_terminal, to_json
+from leaksleuth.flows.experiments.runner import clear_stale_scratch, default_state_dir, run_experiment
 from leaksleuth.report.terminal import make_console
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from leaksleuth.capture import SECRETS_WARNING, capture_snapshot
+from leaksleuth.live.capture import SECRETS_WARNING, capture_snapshot
 from leaksleuth.errors import UsageError
-from leaksleuth.measure import inspected_target, target_port
-from leaksleuth.protocol import Inspected, LoadSpec
+from leaksleuth.flows.measure import inspected_target, target_port
+from leaksleuth.live.rounds import Inspected, LoadSpec
 from leaksleuth.report.terminal import make_console
-from leaksleuth.report.units import fmt_bytes
+from leaksleuth.units import fmt_bytes
 
 
 async def _snap(inspected: list[Inspected], out: Path, force: bool, limit: int | None, console: Console) -> list[Path]:
