@@ -24,7 +24,10 @@ setup: $(VENV)/.installed $(DEMO)/node_modules/.installed
 demo: setup
 	$(VENV)/bin/leaksleuth demo
 
+# the import contract (pyproject's [tool.importlinter]), lint, types, then the suite
 test: setup chromium
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src
 	$(PY) -m pytest $(PYTEST_ARGS)
 

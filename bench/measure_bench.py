@@ -6,7 +6,7 @@
 
 Subject: demo/synthetic/server.js (plain node http), which retains about LEAK_BYTES of JS
 heap per request. For LEAK_BYTES in 0 (control), 1 KB, 10 KB, 100 KB it runs
-`measure_command` with the default ProtocolSpec (threshold 256 B/request) on a free
+`leaksleuth.measure_async` with the default ProtocolSpec (threshold 256 B/request) on a free
 127.0.0.1 port and prints, per size:
 
   seconds to verdict   wall time from launching the server to the Measurement (launch,
@@ -51,9 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from leaksleuth.errors import LeakSleuthError
-from leaksleuth.flows.measure import measure_command
-from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+from leaksleuth import Launch, LoadSpec, ProtocolSpec, measure_async  # noqa: E402
+from leaksleuth.errors import LeakSleuthError  # noqa: E402
 
 SYNTH = ROOT / "demo" / "synthetic"
 SERVER = SYNTH / "server.js"
@@ -161,15 +160,9 @@ async def one_run(leak: int, spec: ProtocolSpec, logs: Path, tag: str) -> Row:
     port = free_port()
     started = time.monotonic()
     try:
-        m = await measure_command(
-            ["node", str(SERVER)],
-            LoadSpec((f"http://127.0.0.1:{port}/",)),
-            spec,
-            cwd=SYNTH,
-            env={"PORT": str(port), "LEAK_BYTES": str(leak)},
-            ready_timeout=30.0,
-            log_file=logs / f"{tag}.log",
-        )
+        launch = Launch(["node", str(SERVER)], cwd=SYNTH, env={"PORT": str(port), "LEAK_BYTES": str(leak)},
+                        ready_timeout=30.0, log_file=logs / f"{tag}.log")
+        m = await measure_async(launch, LoadSpec((f"http://127.0.0.1:{port}/",)), spec)
     except (LeakSleuthError, OSError) as exc:  # a failed run is a result, not the end of the benchmark
         return Row(leak, time.monotonic() - started, error=f"{type(exc).__name__}: {exc}", peak_rss_mb=peak_rss_mb())
     return Row(

@@ -31,7 +31,7 @@ def ground_truth(leaks: str, requests: int = 400, rounds: int = 8) -> dict[str, 
 def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run(
+    return subprocess.run(  # noqa: PLW1510 - the tests read the exit code
         [PY, "-m", "leaksleuth.cli", *args], capture_output=True, text=True, timeout=timeout, env=full_env,
         cwd=Path(__file__).resolve().parents[2],
     )

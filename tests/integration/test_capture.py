@@ -8,12 +8,13 @@ import subprocess
 
 import pytest
 
-from leaksleuth.live.capture import capture_snapshot, headroom
 from leaksleuth.errors import HeadroomError
 from leaksleuth.heap.growth import sidecar_script_urls
 from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.summary import summarize
-from leaksleuth.flows.measure import launched
+from leaksleuth.live.capture import capture_snapshot, headroom
+from leaksleuth.live.connect import launched
+from leaksleuth.options import Launch
 from tests.integration.helpers import free_port, run_cli, url
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,8 @@ def test_capture_streams_a_readable_private_snapshot(tmp_path):
     out = tmp_path / "s.heapsnapshot"
 
     async def run() -> None:
-        async with launched(["node", str(_server(tmp_path))], port, env={"PORT": str(port)}) as (_, inspected):
+        async with launched(Launch(["node", str(_server(tmp_path))], env={"PORT": str(port)}), port) as opened:
+            inspected = opened.inspected
             i = inspected[0]
             seen: list[tuple[int, int]] = []
             await capture_snapshot(i.session, i.process.pid, out, on_progress=lambda d, t: seen.append((d, t)))
@@ -57,7 +59,8 @@ def test_capture_refuses_without_headroom_and_leaves_no_file(tmp_path):
     out = tmp_path / "s.heapsnapshot"
 
     async def run() -> None:
-        async with launched(["node", str(_server(tmp_path))], port, env={"PORT": str(port)}) as (_, inspected):
+        async with launched(Launch(["node", str(_server(tmp_path))], env={"PORT": str(port)}), port) as opened:
+            inspected = opened.inspected
             i = inspected[0]
             room = headroom(i.process.pid, 10 << 20, memory_limit=1 << 30)
             assert room.needed == 90 << 20 and room.enough

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+import leaksleuth
+from leaksleuth import Launch
 from leaksleuth.cli import main
 from leaksleuth.flows.experiments.config import load_config
-from leaksleuth.report.experiment import to_json
 from leaksleuth.flows.experiments.runner import run_experiment
-from leaksleuth.flows.measure import measure_command
-from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+from leaksleuth.options import LoadSpec, ProtocolSpec
+from leaksleuth.report.experiment import to_json
 from tests.conftest import DEMO, free_port, node_processes_with
 
 pytestmark = pytest.mark.integration
@@ -94,9 +95,9 @@ def test_each_leak_is_attributed_to_its_toggle(tmp_path, demo, mark):
 
     async def alone(leak: str) -> float:
         port = free_port()
-        m = await measure_command(
-            ["node", "server.js"], LoadSpec((f"http://127.0.0.1:{port}/",)), SPEC, cwd=demo,
-            env={"PORT": str(port), "LEAKS": leak, "LEAKSLEUTH_TEST_MARK": mark},
+        m = await leaksleuth.measure_async(
+            Launch(["node", "server.js"], cwd=demo, env={"PORT": str(port), "LEAKS": leak, "LEAKSLEUTH_TEST_MARK": mark}),
+            LoadSpec((f"http://127.0.0.1:{port}/",)), SPEC,
         )
         return m.bytes_per_request
 

@@ -43,7 +43,7 @@ HANDLER_COLUMN = (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "heap"))
-from heap_reference import (
+from heap_reference import (  # noqa: E402 - found through the path set just above
     dominators_by_dataflow,
     essential_successors,
     retained_by_removal,

@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.heap.culprits import Culprit
-from leaksleuth.flows.hunt import HuntReport
+from leaksleuth.model import (
+    Culprit,
+    HuntResult,
+    Interval,
+    LoadStats,
+    Measurement,
+    ProcessMeasurement,
+    Reading,
+    SourceLineEvidence,
+    SourceLocation,
+)
 from leaksleuth.report.html import write_html
-from leaksleuth.model import LoadStats, Measurement, ProcessMeasurement, Reading
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +54,7 @@ def run_chromium(page: Path, profile: Path, *extra: str) -> subprocess.Completed
     return proc
 
 
-def report() -> HuntReport:
+def report() -> HuntResult:
     def readings(slope: float, pid_offset: int) -> list[Reading]:
         out = []
         for k, n in enumerate([0, 300, 1300, 2300, 3300, 4300]):
@@ -56,24 +64,24 @@ def report() -> HuntReport:
         return out
 
     procs = [
-        ProcessMeasurement(pid, role, serving, "node server.js", slope, (slope * 0.9, slope * 1.1), 3 << 20, 0.0,
+        ProcessMeasurement(pid, role, serving, "node server.js", slope, Interval(slope * 0.9, slope * 1.1), 3 << 20, 0.0,
                            slope, 20.0, {"Timeout": 0.005}, "leak" if slope else "no leak", readings(slope, off))
         for pid, role, serving, slope, off in ((5001, "worker", True, 8000.0, 0), (5002, "worker", True, 6000.0, 1 << 20),
                                                (5000, "primary", False, 0.0, -(20 << 20)))
     ]
     m = Measurement(
-        verdict="leak", advice="A leak of about +13.7 KB per request.", bytes_per_request=14_000.0,
-        ci95=(12_500.0, 15_500.0), warmup_bytes=6 << 20, code_bytes_per_request=0.0, rss_bytes_per_request=14_000.0,
+        verdict="leak", bytes_per_request=14_000.0,
+        ci95=Interval(12_500.0, 15_500.0), warmup_bytes=6 << 20, code_bytes_per_request=0.0, rss_bytes_per_request=14_000.0,
         external_bytes_per_request=40.0, timers_per_request=0.01, handles_per_request={"Timeout": 0.01},
         requests=4300, errors=2, threshold=64.0, rounds=4, seconds=14.0,
         load=LoadStats(4300, 2, {"200": 4298, "500": 2}, 11.0, 1.4, 9.0), processes=procs,
     )
     c = Culprit(
         kind="collection", bytes_per_request=13_000.0, objects_per_request=1.0, constructor=MARKER,
-        path=["(GC roots)", "cache", "::entries", ".<table>", EVIL_STEP, "[]"], location="server.js:17",
-        evidence=["grew in 3 of 3 snapshots", "Map.set at server.js:17"], rank=1, processes=[5001, 5002],
+        path=["(GC roots)", "cache", "::entries", ".<table>", EVIL_STEP, "[]"], location=SourceLocation("server.js", 17, 3),
+        evidence=[SourceLineEvidence("grows", "cache", "cache.set(key, value)")], rank=1, processes=[5001, 5002],
     )
-    return HuntReport(m, [c], snapshot_requests=[4300, 4700, 5100], project="/srv/app")
+    return HuntResult(m, [c], snapshot_requests=[4300, 4700, 5100], project="/srv/app")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +94,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_chromium_renders_culprits_and_plotly_charts(page: Path, tmp_path: Path) -> None:
     dom = run_chromium(page, tmp_path / "profile", "--dump-dom").stdout
     assert "chromium check" in dom
-    assert MARKER in dom and "server.js:17" in dom and "Map.set at server.js:17" in dom
+    assert MARKER in dom and "server.js:17:3" in dom and "grows at `cache.set(key, value)`" in dom
     # plotly ran: three charts (heap, rss/external, Timeout counts), each drawn as SVG
     assert len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom)) == 3, "plotly did not draw the three charts"
     assert dom.count('class="main-svg"') >= 3

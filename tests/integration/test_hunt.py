@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.flows.hunt import HuntReport, HuntSpec, hunt_command
-from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+import leaksleuth
+from leaksleuth import Attach, HuntResult, Launch
+from leaksleuth.options import HuntSpec, LoadSpec, ProtocolSpec
 from tests.conftest import DEMO
 from tests.integration.helpers import demo_env, free_port, run_cli, url
 
@@ -20,13 +21,10 @@ pytestmark = pytest.mark.integration
 SPEC = ProtocolSpec(warmup_requests=200, min_rounds=5, max_rounds=12, time_budget=30)
 
 
-def hunt_demo(leaks: str, always: bool = False) -> HuntReport:
+def hunt_demo(leaks: str, always: bool = False) -> HuntResult:
     port = free_port()
-    return asyncio.run(
-        hunt_command(["node", "server.js"], LoadSpec((url(port),)), SPEC,
-                     HuntSpec(requests_between=150, always_snapshot=always),
-                     cwd=DEMO, env=demo_env(leaks, port), ready_timeout=60)
-    )
+    return leaksleuth.hunt(Launch(["node", "server.js"], cwd=DEMO, env=demo_env(leaks, port), ready_timeout=60),
+                           LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150, always_snapshot=always))
 
 
 def line_of(relative: str, needle: str) -> int:
@@ -42,7 +40,7 @@ def test_bus_culprit_names_the_event_and_the_on_line(demo_dir):
     assert first.kind == "listener"
     assert "AsideMenu" in first.constructor and first.objects_per_request == pytest.approx(1.0, abs=0.15)
     on_line = line_of("src/components/AsideMenu.js", "this.$bus.$on('toggleAsideMenu'")
-    assert first.location is not None and first.location.startswith(f"src/components/AsideMenu.js:{on_line}:")
+    assert first.location is not None and (first.location.file, first.location.line) == ("src/components/AsideMenu.js", on_line)
     assert report.measurement is not None
     assert first.bytes_per_request == pytest.approx(report.measurement.bytes_per_request, rel=0.25)
 
@@ -54,7 +52,7 @@ def test_interval_culprit_is_a_timer_at_the_set_interval_callback(demo_dir):
     t = timers[0]
     assert t.objects_per_request == pytest.approx(1.0, abs=0.15)
     line = line_of("src/components/NotificationBell.js", "setInterval(")
-    assert t.location is not None and t.location.startswith(f"src/components/NotificationBell.js:{line}:")
+    assert t.location is not None and (t.location.file, t.location.line) == ("src/components/NotificationBell.js", line)
     assert any("pollNotifications" in s for s in t.path)
 
 
@@ -63,7 +61,7 @@ def test_stats_culprit_is_the_growing_map_in_the_middleware(demo_dir):
     maps = [c for c in report.culprits if c.kind == "collection" and "requestStats" in " ".join(c.path)]
     assert maps, [c.to_json() for c in report.culprits]
     line = line_of("src/middleware/stats.js", "requestStats.set(")
-    assert maps[0].location is not None and maps[0].location.startswith(f"src/middleware/stats.js:{line}:")
+    assert maps[0].location is not None and (maps[0].location.file, maps[0].location.line) == ("src/middleware/stats.js", line)
     assert maps[0].objects_per_request == pytest.approx(1.0, abs=0.15)
 
 
@@ -133,29 +131,27 @@ def test_hunt_json_has_the_measurement_and_ranked_culprits(demo_dir, tmp_path):
 def test_egg_agent_leak_is_explained_in_the_agent_process(demo_dir):
     port = free_port()
     report = asyncio.run(
-        hunt_command(["node", "egg-server.js"], LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150),
-                     cwd=DEMO, env=demo_env("agent", port) | {"WORKERS": "2"}, ready_timeout=60)
+        leaksleuth.hunt_async(Launch(["node", "egg-server.js"], cwd=DEMO, env=demo_env("agent", port) | {"WORKERS": "2"},
+                              ready_timeout=60), LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150))
     )
     assert report.measurement is not None
     agent = next(p for p in report.measurement.processes if p.role == "agent")
     found = [c for c in report.culprits if agent.pid in c.processes]
     assert found, [c.to_json() for c in report.culprits]
     line = line_of("egg/agent.js", "received.push(")
-    assert found[0].location == f"egg/agent.js:{line}:5" or found[0].location.startswith(f"egg/agent.js:{line}:")
+    assert found[0].location is not None and (found[0].location.file, found[0].location.line) == ("egg/agent.js", line)
     assert found[0].objects_per_request == pytest.approx(1.0, abs=0.15)
 
 
 def test_hunt_attached_by_pid_finds_the_culprit_and_leaves_the_service_running(demo_dir):
-    from leaksleuth.flows.hunt import hunt_pid
-
     port = free_port()
     server = subprocess.Popen(["node", "server.js"], cwd=DEMO, env={"PATH": "/usr/bin:/bin:/usr/local/bin", **demo_env("bus", port)},
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert server.stdout is not None and "listening" in server.stdout.readline()
-        report = asyncio.run(hunt_pid(server.pid, LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150), project=DEMO))
+        report = leaksleuth.hunt(Attach(server.pid), url(port), SPEC, HuntSpec(requests_between=150), project=DEMO)
         first = report.culprits[0]
-        assert ".toggleAsideMenu" in first.path and first.location and first.location.startswith("src/components/AsideMenu.js:")
+        assert ".toggleAsideMenu" in first.path and first.location and first.location.file == "src/components/AsideMenu.js"
         assert server.poll() is None
     finally:
         server.kill()
@@ -165,8 +161,8 @@ def test_hunt_attached_by_pid_finds_the_culprit_and_leaves_the_service_running(d
 def test_production_build_names_the_component_not_the_minified_class(demo_dir):
     port = free_port()
     report = asyncio.run(
-        hunt_command(["node", "server.js"], LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150),
-                     cwd=DEMO, env=demo_env("bus", port) | {"NODE_ENV": "production"}, ready_timeout=60)
+        leaksleuth.hunt_async(Launch(["node", "server.js"], cwd=DEMO, env=demo_env("bus", port) | {"NODE_ENV": "production"},
+                              ready_timeout=60), LoadSpec((url(port),)), SPEC, HuntSpec(requests_between=150))
     )
     first = report.culprits[0]
     assert "<AsideMenu>" in first.constructor and "VueComponent" not in first.constructor, first.constructor

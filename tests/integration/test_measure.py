@@ -11,9 +11,10 @@ import time
 import psutil
 import pytest
 
-from leaksleuth.flows.measure import measure_command, measure_pid
-from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+import leaksleuth
+from leaksleuth import Attach, Launch
 from leaksleuth.live.discover import listening_ports
+from leaksleuth.options import LoadSpec, ProtocolSpec
 from tests.conftest import DEMO, node_processes_with
 from tests.integration.helpers import demo_env, free_port, ground_truth, run_cli, url
 
@@ -26,7 +27,7 @@ def measure_demo(leaks: str, spec: ProtocolSpec = SPEC, entry: str = "server.js"
     port = free_port()
     env = demo_env(leaks, port) | (extra_env or {})
     return asyncio.run(
-        measure_command(["node", entry], LoadSpec((url(port),)), spec, cwd=DEMO, env=env, ready_timeout=60)
+        leaksleuth.measure_async(Launch(["node", entry], cwd=DEMO, env=env, ready_timeout=60), LoadSpec((url(port),)), spec)
     )
 
 
@@ -94,7 +95,7 @@ def test_killing_the_target_mid_run_exits_3_with_partial_rounds_and_no_leftovers
     assert victims, "the demo server should be running"
     for v in victims:
         v.send_signal(signal.SIGKILL)
-    rest, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert "SIGKILL" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     data = json.loads(out.read_text())
@@ -110,7 +111,7 @@ def test_attach_by_pid_measures_and_leaves_the_process_as_found(demo_dir):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert server.stdout is not None and "listening" in server.stdout.readline()
-        m = asyncio.run(measure_pid(server.pid, LoadSpec((url(port),)), SPEC))
+        m = leaksleuth.measure(Attach(server.pid), url(port), SPEC)
         assert m.verdict == "leak" and m.bytes_per_request > 20_000
         assert m.processes[0].pid == server.pid and m.processes[0].serving
         time.sleep(0.3)
@@ -190,9 +191,9 @@ def env_with(extra: dict[str, str]) -> dict[str, str]:
 
 def test_no_process_is_left_after_a_run(demo_dir, mark):
     port = free_port()
-    asyncio.run(measure_command(["node", "egg-server.js"], LoadSpec((url(port),)),
-                                ProtocolSpec(warmup_requests=50, min_rounds=3, max_rounds=3, requests_per_round=50),
-                                cwd=DEMO, env=demo_env("", port, mark) | {"WORKERS": "2"}, ready_timeout=60))
+    leaksleuth.measure(Launch(["node", "egg-server.js"], cwd=DEMO, env=demo_env("", port, mark) | {"WORKERS": "2"},
+                              ready_timeout=60), url(port),
+                       ProtocolSpec(warmup_requests=50, min_rounds=3, max_rounds=3, requests_per_round=50))
     time.sleep(0.5)
     assert node_processes_with(mark) == [], [p.cmdline() for p in node_processes_with(mark)]
     assert psutil.pid_exists  # keep psutil import used

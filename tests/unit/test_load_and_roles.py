@@ -1,8 +1,8 @@
 import pytest
 
 from leaksleuth.errors import UsageError
-from leaksleuth.live.load import check_local_url, with_query
 from leaksleuth.live.discover import NodeProcess, assign_roles
+from leaksleuth.live.load import check_local_url, with_query
 
 
 def test_vary_query_keeps_existing_query():

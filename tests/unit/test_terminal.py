@@ -5,14 +5,15 @@ import io
 from rich.console import Console
 
 from leaksleuth.cli import main
-from leaksleuth.heap.culprits import Culprit
+from leaksleuth.model import Culprit, RootPathEvidence, SourceLineEvidence, SourceLocation
 from leaksleuth.report.terminal import render_culprits
 
 
 def test_brackets_from_the_heap_and_the_source_are_printed_as_they_are():
     c = Culprit(kind="collection", bytes_per_request=2048, objects_per_request=1.0, constructor="Object",
-                path=["cache (Map)", "[]", "Object"], location="pages/[id].js:3:1",
-                evidence=["source: `requestStats[req.url] = Date.now();`", "odd [/tag] text"], rank=1)
+                path=["cache (Map)", "[]", "Object"], location=SourceLocation("pages/[id].js", 3, 1),
+                evidence=[SourceLineEvidence("grows", "requestStats", "requestStats[req.url] = Date.now();"),
+                          RootPathEvidence(("odd [/tag] text",))], rank=1)
     out = io.StringIO()
     render_culprits(Console(file=out, width=200), [c])
     text = out.getvalue()

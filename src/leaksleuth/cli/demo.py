@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from leaksleuth.cli.hunt import render_hunt, run_hunt
-from leaksleuth.flows.demo import DEFAULT_LEAKS, demo_command, demo_dir, ensure_installed
-from leaksleuth.report.terminal import make_console
-from leaksleuth.live.discover import free_port
+from leaksleuth import api
+from leaksleuth.cli.hunt import show_hunt
+from leaksleuth.cli.measure import show_partial
+from leaksleuth.errors import TargetExited
+from leaksleuth.flows.demo import DEFAULT_LEAKS, demo_launch, demo_url
+from leaksleuth.options import HuntSpec
+from leaksleuth.report.terminal import make_console, render_progress
 
 
 @click.command()
@@ -26,21 +28,17 @@ def demo(leaks: str, egg: bool, json_file: Path | None, html_file: Path | None, 
 
     Exit code 0 when the hunt ran (finding the leaks is the point); 3 on an error."""
     console = make_console()
-    folder = demo_dir()
-    ensure_installed(folder)
-    port = free_port()
-    console.print(f"[bold]leaksleuth demo[/]: Vue SSR app in {folder}, LEAKS={leaks}, port {port}", highlight=False)
-    kw: dict[str, Any] = dict(
-        urls=(f"http://127.0.0.1:{port}/",), pid=None, concurrency=8, requests_per_round=0, max_rounds=30,
-        min_rounds=6, warmup_requests=300, threshold=256.0, time_budget=60.0, vary_query=False, headers=(),
-        ready_timeout=60.0, log_file=None, json_file=json_file, html_file=html_file,
-        command=tuple(demo_command(egg)), cwd=folder, env={"PORT": str(port), "LEAKS": leaks},
-        requests_between=0, always_snapshot=False, skip_measure=False, keep_dir=keep_dir, force=False,
-        memory_limit=None, project=folder,
-    )
+    launch = demo_launch(leaks, egg)
+    console.print(f"[bold]leaksleuth demo[/]: Vue SSR app in {launch.cwd}, LEAKS={leaks}, port {launch.env['PORT']}",
+                  highlight=False)
     started = time.monotonic()
-    report = run_hunt(kw, console)
-    render_hunt(console, report, kw)
+    try:
+        result = api.hunt(launch, demo_url(launch), options=HuntSpec(keep_dir=keep_dir), project=launch.cwd,
+                          on_progress=lambda p: render_progress(console, p))
+    except TargetExited as exc:
+        show_partial(console, exc, json_file)
+        raise
+    show_hunt(console, result, json_file, html_file)
     console.print(f"[dim]demo finished in {time.monotonic() - started:.0f} s[/]", highlight=False)
     return 0
 

@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
-from leaksleuth.cli.options import write_json
 from leaksleuth.errors import UsageError
 from leaksleuth.flows.experiments.config import load_config
-from leaksleuth.report.experiment import render_html, render_terminal, to_json
 from leaksleuth.flows.experiments.runner import clear_stale_scratch, default_state_dir, run_experiment
+from leaksleuth.jsonio import write_json
+from leaksleuth.model.experiment import ExperimentEvent
+from leaksleuth.report.advice import experiment_event_text
+from leaksleuth.report.experiment import render_html, render_terminal, to_json
 from leaksleuth.report.terminal import make_console
 
 
@@ -51,8 +54,8 @@ def experiment(config_arg: Path | None, config_opt: Path | None, jobs: int | Non
         f"Experiment: {len(cfg.toggles)} toggles on {cfg.project} (record: {state_dir})", highlight=False
     )
 
-    def event(text: str) -> None:
-        console.print(f"[dim]{time.monotonic() - t0:6.0f} s[/]  {text}", highlight=False)
+    def event(e: ExperimentEvent) -> None:
+        console.print(f"[dim]{time.monotonic() - t0:6.0f} s[/]  {escape(experiment_event_text(e))}", highlight=False)
 
     result = asyncio.run(run_experiment(cfg, state_dir, jobs=jobs or default_jobs(), fresh=fresh, on_event=event))
     render_terminal(console, result)

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
-from leaksleuth.cli.options import (
-    EXIT_BY_VERDICT,
-    load_options,
-    specs_from,
-    write_json,
-)
+from leaksleuth import api
 from leaksleuth.cli.measure import show_partial
-from leaksleuth.errors import TargetExited
-from leaksleuth.flows.hunt import HuntReport, HuntSpec, hunt_command, hunt_pid
-from leaksleuth.flows.measure import target_port
-from leaksleuth.report.terminal import (
-    make_console,
-    render_culprits,
-    render_measurement,
-    render_progress,
-)
+from leaksleuth.cli.options import EXIT_BY_VERDICT, load_options, specs_from
+from leaksleuth.errors import TargetExited, UsageError
+from leaksleuth.jsonio import write_json
+from leaksleuth.model import HuntResult
+from leaksleuth.options import HuntSpec
+from leaksleuth.report.html import write_html
+from leaksleuth.report.jsondoc import hunt_doc
+from leaksleuth.report.terminal import make_console, render_hunt, render_progress
 
 
 def hunt_options(f: Any) -> Any:
@@ -45,10 +38,8 @@ def hunt_options(f: Any) -> Any:
     return f
 
 
-def run_hunt(kw: dict[str, Any], console: Console) -> HuntReport:
-    target_port(kw["pid"], kw["command"], kw["urls"][0])
-    load, spec = specs_from(kw)
-    hunt = HuntSpec(
+def hunt_spec(kw: dict[str, Any]) -> HuntSpec:
+    return HuntSpec(
         requests_between=kw["requests_between"],
         always_snapshot=kw["always_snapshot"],
         skip_measure=kw["skip_measure"],
@@ -56,32 +47,21 @@ def run_hunt(kw: dict[str, Any], console: Console) -> HuntReport:
         force=kw["force"],
         memory_limit=kw["memory_limit"],
     )
-    progress = lambda p: render_progress(console, p)  # noqa: E731
-    say = lambda s: console.print(f"[dim]{s}[/]", highlight=False)  # noqa: E731
-    if kw["pid"] is not None:
-        project = (kw["project"] or Path.cwd()).resolve()
-        return asyncio.run(hunt_pid(kw["pid"], load, spec, hunt, project=project, on_progress=progress, say=say))
-    return asyncio.run(
-        hunt_command(list(kw["command"]), load, spec, hunt, cwd=kw.get("cwd"), env=kw.get("env"),
-                     ready_timeout=kw["ready_timeout"], log_file=kw["log_file"], project=kw["project"],
-                     on_progress=progress, say=say)
-    )
 
 
-def render_hunt(console: Console, report: HuntReport, kw: dict[str, Any]) -> int:
-    if report.measurement is not None:
-        render_measurement(console, report.measurement)
-    roles = {p.pid: p.role for p in report.measurement.processes} if report.measurement else None
-    render_culprits(console, report.culprits, report.skipped_reason, roles)
-    write_json(kw["json_file"], report.to_json())
-    if kw.get("html_file"):
-        from leaksleuth.report.html import write_html
-
-        write_html(kw["html_file"], report)
-        console.print(f"HTML report: {kw['html_file']}", highlight=False)
-    if report.measurement is None:
-        return 1 if report.culprits else 0
-    return EXIT_BY_VERDICT[report.measurement.verdict]
+def show_hunt(console: Console, result: HuntResult, json_file: Path | None, html_file: Path | None) -> int:
+    """Print, write --json and --html; the exit code by verdict."""
+    render_hunt(console, result)
+    write_json(json_file, hunt_doc(result))
+    if html_file is not None:
+        try:
+            write_html(html_file, result)
+        except OSError as exc:
+            raise UsageError(f"cannot write {html_file}: {exc.strerror}") from exc
+        console.print(f"HTML report: {html_file}", highlight=False)
+    if result.measurement is None:
+        return 1 if result.culprits else 0
+    return EXIT_BY_VERDICT[result.measurement.verdict]
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -93,12 +73,14 @@ def hunt(**kw: Any) -> int:
     Exit code: 0 no leak, 1 leak, 2 inconclusive, 3 usage or target error.
     """
     console = make_console()
+    target, load, spec = specs_from(kw)
     try:
-        report = run_hunt(kw, console)
+        result = api.hunt(target, load, spec, hunt_spec(kw), project=kw["project"],
+                          on_progress=lambda p: render_progress(console, p))
     except TargetExited as exc:
         show_partial(console, exc, kw["json_file"])
         raise
-    return render_hunt(console, report, kw)
+    return show_hunt(console, result, kw["json_file"], kw["html_file"])
 
 
 commands = [hunt]

@@ -1,68 +1,31 @@
-"""`analyze`, `diff` and `path`: the offline heap-snapshot commands (a thin layer over leaksleuth.heap)."""
+"""`analyze`, `diff` and `path`: the offline heap-snapshot commands (a thin layer over the API)."""
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-from leaksleuth.cli.options import write_json
+from leaksleuth import api
 from leaksleuth.errors import SnapshotError, UsageError
 from leaksleuth.heap.diff import HeapDiff, diff_snapshots
 from leaksleuth.heap.graph import retained_sizes
-from leaksleuth.heap.parse import load_snapshot
-from leaksleuth.heap.paths import format_path, retainer_paths
+from leaksleuth.heap.jsrules import node_label
+from leaksleuth.heap.paths import format_path, path_json, retainer_paths
 from leaksleuth.heap.summary import HeapSummary, summarize
-from leaksleuth.report.terminal import make_console
+from leaksleuth.jsonio import write_json
+from leaksleuth.report.jsondoc import culprit_doc
+from leaksleuth.report.terminal import make_console, render_culprits, render_diff, render_summary
 from leaksleuth.units import fmt_bytes
-
-
-def render_summary(summary: HeapSummary, console: Console, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Constructor")
-    table.add_column("Count", justify="right")
-    table.add_column("Self size", justify="right")
-    table.add_column("Retained size", justify="right")
-    for row in summary.constructors:
-        table.add_row(row.name, f"{row.count:,}", fmt_bytes(row.self_size), fmt_bytes(row.retained_size))
-    console.print(table)
-    console.print(
-        f"{summary.nodes:,} nodes, {summary.edges:,} edges, {fmt_bytes(summary.total_size)} in total"
-    )
-
-
-def render_diff(diff: HeapDiff, console: Console, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Constructor")
-    for heading in ("# New", "# Deleted", "# Delta", "Alloc. size", "Freed size", "Size delta"):
-        table.add_column(heading, justify="right")
-    for row in diff.constructors:
-        table.add_row(
-            row.name,
-            f"{row.added:,}",
-            f"{row.freed:,}",
-            f"{row.count_delta:+,}",
-            fmt_bytes(row.added_size),
-            fmt_bytes(row.freed_size),
-            fmt_bytes(row.size_delta, signed=True),
-        )
-    console.print(table)
-    console.print(f"{diff.added:,} objects added, {diff.freed:,} freed")
 
 
 @click.command("analyze")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--top", type=click.IntRange(min=1), default=30, show_default=True, help="Rows to show."
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write JSON here.",
-)
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True, help="Rows to show.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
 @click.option("--requests", "request_counts", default=None,
               help="With 3+ snapshots: requests sent when each was taken, e.g. 0,300,600 (default: equal steps).")
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -77,62 +40,51 @@ def analyze(files: tuple[Path, ...], top: int, json_path: Path | None, request_c
         raise UsageError("give one snapshot (summary) or three or more (growth); for two, use `leaksleuth diff`")
     if len(files) > 2:
         return _analyze_series(files, request_counts, project, json_path)
-    snap = load_snapshot(files[0])
-    summary = summarize(snap)
-    if json_path is not None:
-        write_json(json_path, summary.to_json())
-    shown = HeapSummary(
-        summary.nodes, summary.edges, summary.total_size, summary.constructors[:top]
-    )
-    render_summary(shown, make_console(), title=str(files[0]))
+    summary = summarize(api.load_snapshot(files[0]))
+    write_json(json_path, summary.to_json())
+    shown = HeapSummary(summary.nodes, summary.edges, summary.total_size, summary.constructors[:top])
+    render_summary(make_console(), shown, title=str(files[0]))
     return 0
+
+
+def request_counts_of(text: str | None, snapshots: int) -> list[float]:
+    """`0,300,600`: finite, growing, one per snapshot (default: 0, 1, 2, …)."""
+    if text is None:
+        return [float(i) for i in range(snapshots)]
+    try:
+        counts = [float(x) for x in text.split(",")]
+    except ValueError as exc:
+        raise UsageError(f"--requests wants numbers separated by commas, not {text!r}") from exc
+    if not all(math.isfinite(c) and c >= 0 for c in counts):
+        raise UsageError(f"--requests wants finite counts ≥ 0, not {text!r}")
+    if len(counts) != snapshots or any(b <= a for a, b in pairwise(counts)):
+        raise UsageError("--requests needs one growing count per snapshot")
+    return counts
 
 
 def _analyze_series(files: tuple[Path, ...], request_counts: str | None, project: Path | None,
                     json_path: Path | None) -> int:
-    from leaksleuth.flows.hunt import analyze_files
-    from leaksleuth.report.terminal import make_console, render_culprits
-
-    if request_counts is None:
-        counts = [float(i) for i in range(len(files))]
-    else:
-        try:
-            counts = [float(x) for x in request_counts.split(",")]
-        except ValueError as exc:
-            raise UsageError(f"--requests wants numbers separated by commas, not {request_counts!r}") from exc
-        if len(counts) != len(files) or any(b <= a for a, b in zip(counts, counts[1:])):
-            raise UsageError("--requests needs one growing count per snapshot")
-    culprits = analyze_files({0: list(files)}, counts, project or Path.cwd())
+    counts = request_counts_of(request_counts, len(files))
+    culprits = api.find_culprits(list(files), counts, project or Path.cwd())
     console = make_console()
     if request_counts is None:
         console.print("[dim]No --requests given: growth is per snapshot step, shown as 'per request'.[/]")
     render_culprits(console, culprits)
-    if json_path is not None:
-        write_json(json_path, {"culprits": [c.to_json() for c in culprits]})
+    write_json(json_path, {"culprits": [culprit_doc(c) for c in culprits]})
     return 1 if culprits else 0
 
 
 @click.command("diff")
 @click.argument("before", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("after", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--top", type=click.IntRange(min=1), default=30, show_default=True, help="Rows to show."
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write JSON here.",
-)
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True, help="Rows to show.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
 def diff(before: Path, after: Path, top: int, json_path: Path | None) -> int:
     """Objects added and freed between two snapshots of one process, by constructor."""
-    result = diff_snapshots(load_snapshot(before), load_snapshot(after))
-    if json_path is not None:
-        write_json(json_path, result.to_json())
-    shown = HeapDiff(
-        result.added, result.freed, result.added_size, result.freed_size, result.constructors[:top]
-    )
-    render_diff(shown, make_console(), title=f"{before} → {after}")
+    result = diff_snapshots(api.load_snapshot(before), api.load_snapshot(after))
+    write_json(json_path, result.to_json())
+    shown = HeapDiff(result.added, result.freed, result.added_size, result.freed_size, result.constructors[:top])
+    render_diff(make_console(), shown, title=f"{before} → {after}")
     return 0
 
 
@@ -147,41 +99,31 @@ def _parse_node_id(text: str) -> int:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("node_id", metavar="@ID")
 @click.option("--max-paths", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write JSON here.",
-)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
 def path(file: Path, node_id: str, max_paths: int, json_path: Path | None) -> int:
     """Show what keeps one object alive: shortest retainer paths from the GC roots."""
     wanted = _parse_node_id(node_id)
-    snap = load_snapshot(file)
+    snap = api.load_snapshot(file)
     ordinal = snap.find_node(wanted)
     if ordinal < 0:
         raise SnapshotError(f"{file}: no node with id @{wanted}")
     found = retainer_paths(snap, ordinal, max_paths=max_paths)
-    node = snap.node(ordinal)
+    label = node_label(snap, ordinal)
+    self_size = int(snap.node_self_size[ordinal])
     retained = int(retained_sizes(snap)[ordinal])
-    if json_path is not None:
-        write_json(
-            json_path,
-            {
-                "id": wanted,
-                "node": node.label(),
-                "self_size": node.self_size,
-                "retained_size": retained,
-                "paths": [p.to_json(snap) for p in found],
-            },
-        )
+    write_json(json_path, {
+        "id": wanted,
+        "node": label,
+        "self_size": self_size,
+        "retained_size": retained,
+        "paths": [path_json(snap, p) for p in found],
+    })
     console = make_console()
-    console.print(
-        f"{node} — self {fmt_bytes(node.self_size)}, retained {fmt_bytes(retained)}", highlight=False
-    )
+    console.print(f"{escape(label)} @{wanted} — self {fmt_bytes(self_size)}, retained {fmt_bytes(retained)}", highlight=False)
     if not found:
         console.print("unreachable from the GC roots (garbage, or only weakly held)")
     for p in found:
-        console.print(f"  {format_path(snap, p)}", highlight=False, soft_wrap=True)
+        console.print(f"  {escape(format_path(snap, p))}", highlight=False, soft_wrap=True)
     return 0
 
 

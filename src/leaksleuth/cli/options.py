@@ -1,9 +1,7 @@
-"""Options shared by the commands that drive load into a target."""
+"""Options shared by the commands that drive load into a target, turned into typed options."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from leaksleuth.errors import UsageError
-from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+from leaksleuth.options import Attach, Launch, LoadSpec, ProtocolSpec, Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,15 +50,25 @@ def parse_headers(headers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(parsed)
 
 
-def specs_from(kw: dict[str, Any]) -> tuple[LoadSpec, ProtocolSpec]:
+def target_of(pid: int | None, command: tuple[str, ...], *, ready_timeout: float = 30.0,
+              log_file: Path | None = None) -> Target:
+    """`--pid N` or `-- CMD ARGS`, exactly one of them."""
+    if (pid is None) == (not command):
+        raise UsageError("give either --pid or a command after --")
+    if pid is not None:
+        return Attach(pid)
+    return Launch(list(command), ready_timeout=ready_timeout, log_file=log_file)
+
+
+def specs_from(kw: dict[str, Any]) -> tuple[Target, LoadSpec, ProtocolSpec]:
+    """The target, the load and the protocol of `load_options`."""
+    target = target_of(kw["pid"], kw["command"], ready_timeout=kw["ready_timeout"], log_file=kw["log_file"])
     load = LoadSpec(
         urls=tuple(kw["urls"]),
         concurrency=kw["concurrency"],
         vary_query=kw["vary_query"],
         headers=parse_headers(kw["headers"]),
     )
-    if kw["min_rounds"] < 3 or kw["max_rounds"] < kw["min_rounds"]:
-        raise UsageError("need --min-rounds ≥ 3 and --rounds ≥ --min-rounds")
     spec = ProtocolSpec(
         warmup_requests=kw["warmup_requests"],
         requests_per_round=kw["requests_per_round"],
@@ -69,24 +77,4 @@ def specs_from(kw: dict[str, Any]) -> tuple[LoadSpec, ProtocolSpec]:
         threshold=kw["threshold"],
         time_budget=kw["time_budget"],
     )
-    return load, spec
-
-
-def finite(value: Any) -> Any:
-    """JSON has no Infinity: an unbounded interval end becomes null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-def write_json(path: Path | None, data: dict[str, Any]) -> None:
-    if path is None:
-        return
-    try:
-        path.write_text(json.dumps(finite(data), indent=2))
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    return target, load, spec

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
-from rich.console import Console
+from rich.markup import escape
 
-from leaksleuth.live.capture import SECRETS_WARNING, capture_snapshot
+from leaksleuth import api
+from leaksleuth.cli.options import target_of
 from leaksleuth.errors import UsageError
-from leaksleuth.flows.measure import inspected_target, target_port
-from leaksleuth.live.rounds import Inspected, LoadSpec
-from leaksleuth.report.terminal import make_console
+from leaksleuth.report.terminal import SECRETS_WARNING, make_console, render_snapshot_progress
 from leaksleuth.units import fmt_bytes
-
-
-async def _snap(inspected: list[Inspected], out: Path, force: bool, limit: int | None, console: Console) -> list[Path]:
-    chosen = [i for i in inspected if i.process.serving] or inspected
-    paths = []
-    for i in chosen:
-        path = out if len(chosen) == 1 else out.with_name(f"{out.stem}.{i.process.pid}{out.suffix}")
-        console.print(f"snapshot of pid {i.process.pid} ({i.process.role}) → {path}", highlight=False)
-        console.print("  the target is frozen while V8 writes it", highlight=False)
-        shown = [-1]
-
-        def progress(done: int, total: int) -> None:
-            percent = 100 * done // max(total, 1)
-            if percent >= shown[0] + 25:  # a line at 0, 25, 50, 75, 100 %
-                shown[0] = percent
-                console.print(f"  {percent:3d}% of {total:,} objects", highlight=False)
-
-        await capture_snapshot(i.session, i.process.pid, path, force=force, memory_limit=limit, on_progress=progress)
-        console.print(f"  {fmt_bytes(path.stat().st_size)} written", highlight=False)
-        paths.append(path)
-    return paths
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -50,18 +27,13 @@ def snapshot(pid: int | None, urls: tuple[str, ...], requests: int, output: Path
              memory_limit: int | None, ready_timeout: float, command: tuple[str, ...]) -> int:
     """Write a DevTools-compatible .heapsnapshot (the target freezes while V8 writes it)."""
     console = make_console()
-    port = target_port(pid, command, urls[0] if urls else None)
+    target = target_of(pid, command, ready_timeout=ready_timeout)
     if requests and not urls:
         raise UsageError("--requests needs --url")
-
-    async def run() -> list[Path]:
-        async with inspected_target(pid, command, port, ready_timeout) as inspected:
-            if requests:
-                async with LoadSpec(urls=tuple(urls)).driver() as driver:
-                    await driver.send(requests)
-            return await _snap(inspected, output, force, memory_limit, console)
-
-    asyncio.run(run())
+    paths = api.snapshot(target, output, url=urls[0] if urls else None, requests=requests, force=force,
+                         memory_limit=memory_limit, on_progress=render_snapshot_progress(console, output))
+    for path in paths:
+        console.print(f"  {escape(str(path))}: {fmt_bytes(path.stat().st_size)} written", highlight=False)
     console.print(f"[yellow]Note:[/] {SECRETS_WARNING}.")
     return 0
 

@@ -3,48 +3,17 @@ heap snapshot before it runs out."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import asdict
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from leaksleuth.live.capture import SECRETS_WARNING
-from leaksleuth.cli.options import write_json
-from leaksleuth.errors import UsageError
-from leaksleuth.flows.measure import inspected_target, target_port
-from leaksleuth.report.terminal import make_console
-from leaksleuth.units import fmt_bytes
-from leaksleuth.flows.watch import WatchPoint, WatchSpec, watch
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "not growing"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
-def render_point(console: Console, p: WatchPoint) -> None:
-    if p.lost:
-        console.print(f"[dim]{p.time:7.0f}s[/]  [bold red]{p.role} {p.pid}: {p.note}[/]", highlight=False)
-        return
-    line = (
-        f"[dim]{p.time:7.0f}s[/]  {p.role} {p.pid}: heap {fmt_bytes(p.heap_used)} of {fmt_bytes(p.heap_limit)}"
-        f"  rss {fmt_bytes(p.rss)}  trend {fmt_bytes(p.bytes_per_second * 60, signed=True)}/min"
-        f"  heap limit {'in ' if p.seconds_to_limit is not None else ''}{fmt_duration(p.seconds_to_limit)}"
-    )
-    console.print(line, highlight=False)
-    if p.snapshot:
-        console.print(f"  [yellow]heap past the threshold: snapshot written to {p.snapshot}[/] ({SECRETS_WARNING})", highlight=False)
-    if p.note:
-        console.print(f"  [yellow]{p.note}[/]", highlight=False)
+from leaksleuth import api
+from leaksleuth.cli.options import target_of
+from leaksleuth.jsonio import write_json
+from leaksleuth.model import WatchPoint
+from leaksleuth.options import WatchSpec
+from leaksleuth.report.jsondoc import watch_doc
+from leaksleuth.report.terminal import make_console, render_watch_point
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -66,30 +35,22 @@ def watch_command(pid: int | None, url: str | None, interval: float, window: int
                   json_file: Path | None, ready_timeout: float, command: tuple[str, ...]) -> int:
     """Watch memory over time: trend, time to the heap limit, a snapshot before OOM."""
     console = make_console()
-    port = target_port(pid, command, url)
-    if snapshot_at is not None and not 0 < snapshot_at < 1:
-        raise UsageError("--snapshot-at is a fraction of the heap limit, between 0 and 1")
-    if interval <= 0 or window < 3:
-        raise UsageError("need --interval > 0 and --window ≥ 3")
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    target = target_of(pid, command, ready_timeout=ready_timeout)
     spec = WatchSpec(interval=interval, window=window, gc=not no_gc, snapshot_at=snapshot_at,
                      snapshot_dir=snapshot_dir, duration=duration, memory_limit=memory_limit)
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
     points: list[WatchPoint] = []
 
-    async def run() -> None:
-        def show(p: WatchPoint) -> None:
-            points.append(p)
-            render_point(console, p)
-
-        async with inspected_target(pid, command, port, ready_timeout) as inspected:
-            await watch(inspected, spec, show)
+    def show(p: WatchPoint) -> None:
+        points.append(p)
+        render_watch_point(console, p)
 
     try:
-        asyncio.run(run())
+        api.watch(target, spec, url=url, on_point=show)
     except KeyboardInterrupt:
         pass
     finally:  # the readings so far, also when the target died
-        write_json(json_file, {"points": [asdict(p) for p in points]})
+        write_json(json_file, watch_doc(points))
     return 0
 
 

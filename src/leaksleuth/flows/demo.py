@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 from leaksleuth.errors import TargetError
+from leaksleuth.live.discover import free_port
+from leaksleuth.options import Launch
 
 DEFAULT_LEAKS = "bus,interval,stats,lazy"
 
@@ -30,5 +32,16 @@ def ensure_installed(folder: Path) -> None:
         raise TargetError(f"npm ci failed in {folder}: {exc}") from exc
 
 
-def demo_command(egg: bool) -> list[str]:
-    return ["node", "egg-server.js" if egg else "server.js"]
+def demo_launch(leaks: str = DEFAULT_LEAKS, egg: bool = False, port: int | None = None) -> Launch:
+    """The demo app (installed first if needed) on a free port, with these leaks switched on."""
+    folder = demo_dir()
+    ensure_installed(folder)
+    port = port or free_port()
+    return Launch(
+        ["node", "egg-server.js" if egg else "server.js"], cwd=folder,
+        env={"PORT": str(port), "LEAKS": leaks}, ready_timeout=60.0,
+    )
+
+
+def demo_url(launch: Launch) -> str:
+    return f"http://127.0.0.1:{launch.env['PORT']}/"

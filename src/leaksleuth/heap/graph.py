@@ -44,13 +44,13 @@ def _reverse_csr(first_edge, edge_to, node_count):  # type: ignore[no-untyped-de
 
 def retainers(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reverse CSR: (first_retainer[n+1], retainer_node[m], retainer_edge[m])."""
-    cached = snap.cache.get("retainers")
+    cached = snap.derived.retainers
     if cached is None:
         if snap.edge_count >= 2**32 or snap.node_count >= 2**32:
             raise SnapshotError(f"{snap.path}: graphs over 2^32 edges are not supported")
         cached = _reverse_csr(snap.first_edge, snap.edge_to, snap.node_count)
-        snap.cache["retainers"] = cached
-    return cached  # type: ignore[no-any-return]
+        snap.derived.retainers = cached
+    return cached
 
 
 SYSTEM_DISTANCE = 100_000_000  # DevTools' baseSystemDistance
@@ -98,7 +98,7 @@ def distances(snap: HeapSnapshot) -> np.ndarray:
     the root points at with shortcut edges, counting hops from there; nodes reached only
     through the GC roots' bookkeeping count from SYSTEM_DISTANCE. Weak edges are ignored.
     (DevTools' JS-specific filter, which hides two internal V8 edges, is not applied.)"""
-    cached = snap.cache.get("distances")
+    cached = snap.derived.distances
     if cached is None:
         cached = _bfs(
             snap.first_edge,
@@ -110,8 +110,8 @@ def distances(snap: HeapSnapshot) -> np.ndarray:
             snap.node_type,
             ROOT,
         )
-        snap.cache["distances"] = cached
-    return cached  # type: ignore[no-any-return]
+        snap.derived.distances = cached
+    return cached
 
 
 @njit(cache=True, nogil=True)
@@ -291,7 +291,7 @@ def _to_ordinals(idom_pre, vertex, count, n, root):  # type: ignore[no-untyped-d
 
 def dominators(snap: HeapSnapshot) -> np.ndarray:
     """Immediate dominator of every node, as node ordinals (int32); the root dominates itself."""
-    cached = snap.cache.get("dominators")
+    cached = snap.derived.dominators
     if cached is None:
         if snap.edge_count >= 2**32 or snap.node_count >= 2**31:
             raise SnapshotError(f"{snap.path}: graphs over 2^32 edges are not supported")
@@ -309,10 +309,10 @@ def dominators(snap: HeapSnapshot) -> np.ndarray:
         del first, pred, virtual
         cached = _to_ordinals(idom_pre, vertex, count, snap.node_count, ROOT)
         del idom_pre, parent
-        snap.cache["dominators"] = cached
+        snap.derived.dominators = cached
         order = vertex if count == len(vertex) else vertex[:count].copy()
-        snap.cache["dominator_preorder"] = (order, count)
-    return cached  # type: ignore[no-any-return]
+        snap.derived.dominator_preorder = (order, count)
+    return cached
 
 
 @njit(cache=True, nogil=True)
@@ -333,13 +333,15 @@ def _accumulate(self_size, idom, order, count, root):  # type: ignore[no-untyped
 
 def retained_sizes(snap: HeapSnapshot) -> np.ndarray:
     """Retained size of every node (int64): its self size plus all it dominates."""
-    cached = snap.cache.get("retained_sizes")
+    cached = snap.derived.retained_sizes
     if cached is None:
         idom = dominators(snap)
-        order, count = snap.cache["dominator_preorder"]
+        preorder = snap.derived.dominator_preorder
+        assert preorder is not None  # set by dominators()
+        order, count = preorder
         cached = _accumulate(snap.node_self_size, idom, order, count, ROOT)
-        snap.cache["retained_sizes"] = cached
-    return cached  # type: ignore[no-any-return]
+        snap.derived.retained_sizes = cached
+    return cached
 
 
 @njit(cache=True, nogil=True)
@@ -393,12 +395,12 @@ def _class_retained(idom, retained, keys, counted, n_keys, root):  # type: ignor
 
 def class_retained_sizes(snap: HeapSnapshot) -> np.ndarray:
     """Retained size per class key (index = key from snap.class_keys())."""
-    cached = snap.cache.get("class_retained_sizes")
+    cached = snap.derived.class_retained_sizes
     if cached is None:
         keys = snap.class_keys()
         n_keys = len(snap.strings) + len(snap.node_type_names)
         cached = _class_retained(
             dominators(snap), retained_sizes(snap), keys, snap.counted_in_summary(), n_keys, ROOT
         )
-        snap.cache["class_retained_sizes"] = cached
-    return cached  # type: ignore[no-any-return]
+        snap.derived.class_retained_sizes = cached
+    return cached

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from leaksleuth.heap.graph import distances
+from leaksleuth.heap.jsrules import display_class, property_target
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 MIN_BYTES_PER_REQUEST = 32.0
@@ -71,7 +73,7 @@ def _bfs_tree(first_edge, edge_to, edge_type, skip_a, skip_b, root):  # type: ig
         head += 1
         for e in range(first_edge[v], first_edge[v + 1]):
             t = edge_type[e]
-            if t == skip_a or t == skip_b:
+            if t == skip_a or t == skip_b:  # noqa: SIM109 - numba kernel
                 continue
             w = edge_to[e]
             if not seen[w]:
@@ -84,12 +86,12 @@ def _bfs_tree(first_edge, edge_to, edge_type, skip_a, skip_b, root):  # type: ig
 
 def shortest_path_tree(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, int]:
     """(parent, order, count) of the breadth-first tree over strong references; cached."""
-    cached = snap.cache.get("bfs_tree")
+    cached = snap.derived.bfs_tree
     if cached is None:
         weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
         cached = _bfs_tree(snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT)
-        snap.cache["bfs_tree"] = cached
-    return cached  # type: ignore[no-any-return]
+        snap.derived.bfs_tree = cached
+    return cached
 
 
 @njit(cache=True, nogil=True)
@@ -105,8 +107,7 @@ def _chain_depths(parent, order, count, is_new, keys, eligible, n_keys):  # type
         p = parent[v]
         if is_new[v] and is_new[p] and eligible[v] and keys[v] == keys[p]:
             depth[v] = depth[p] + 1
-            if depth[v] > deepest[keys[v]]:
-                deepest[keys[v]] = depth[v]
+            deepest[keys[v]] = max(deepest[keys[v]], depth[v])
     return deepest
 
 
@@ -233,19 +234,6 @@ def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrow
     return result
 
 
-def display_class(snap: HeapSnapshot, ordinal: int) -> str:
-    """Class name, with the component name for Vue instances (minified builds hide the class)."""
-    from leaksleuth.heap.jsrules import vue_component_name
-
-    base = snap.class_name(int(snap.class_keys()[ordinal]))
-    component = vue_component_name(snap, ordinal)
-    if not component:
-        return base
-    if base in ("VueComponent", "Vue"):
-        return f"{base} <{component}>"
-    return f"Vue component <{component}> (class {base})"  # a minified production build
-
-
 def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
     """(display class, how many, representative) of the first-level new objects that weigh most;
     without any new object (a leak of strings or arrays), of the first new nodes below the owner."""
@@ -265,8 +253,6 @@ def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
         weight = {n: 1 for n in names}
     best = max(weight, key=lambda k: weight[k])
     members = [int(t) for t, n in zip(g.top_objects, names) if n == best]
-    from leaksleuth.heap.graph import distances
-
     d = distances(snap)  # representative: the member closest to the roots
     rep = min(members, key=lambda t: int(d[t]) if d[t] >= 0 else 1 << 30)
     return best, len(members), rep
@@ -362,8 +348,6 @@ def _linear(series: list[float], spans: np.ndarray) -> bool:
 
 def _callback_sites(snap: HeapSnapshot, timers: np.ndarray) -> list[tuple[int, int, int]]:
     """Per timer: where its callback is defined, (script id, line, column); (-1,-1,-1) if unknown."""
-    from leaksleuth.heap.jsrules import property_target
-
     loc = snap.locations
     order = np.argsort(loc.node, kind="stable")
     nodes_sorted = loc.node[order]
@@ -415,8 +399,6 @@ def counted_groups_from_series(
     its bytes to (a component holding its id). Grouping by callback keeps the timers of
     keep-alive sockets apart from the one that leaks."""
     spans = _spans(requests, len(series) + 1)
-    from leaksleuth.heap.graph import distances
-
     d = distances(last)
     groups: list[GrowthGroup] = []
     for site, members_last in series[-1].timer_members.items():

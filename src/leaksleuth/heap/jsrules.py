@@ -1,10 +1,28 @@
-"""Names a JS developer recognises for heap objects: Vue component names and the like."""
+"""The V8, Node and Vue naming rules: how a JS developer recognises heap objects and references.
+
+Like DevTools' JSHeapSnapshot, everything that knows what V8's, Node's or a framework's objects
+look like lives here; the graph algorithms stay generic.
+"""
 
 from __future__ import annotations
 
+import re
+
 from leaksleuth.heap.snapshot import HeapSnapshot
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
 _NAME_KEYS = ("name", "_componentTag", "__file")  # __file: set by vue-loader in dev builds
+_STRING_TYPES = ("string", "concatenated string", "sliced string")
+# internal edges a reader does not need to see: backing stores, scopes, a bound function's parts
+_ELIDED_INTERNAL = {
+    "elements", "table", "properties", "context", "extension", "bound_this", "bound_function",
+    "bound_arguments", "shared", "map",
+}
+
+
+def is_identifier(name: str) -> bool:
+    """True if `.name` reads right for a property (else use `["name"]`)."""
+    return bool(_IDENTIFIER.match(name))
 
 
 def property_target(snap: HeapSnapshot, ordinal: int, name: str) -> int:
@@ -45,3 +63,76 @@ def vue_component_name(snap: HeapSnapshot, ordinal: int) -> str | None:
         if ctor_options >= 0:
             return _string_at(snap, property_target(snap, ctor_options, "name"))
     return None
+
+
+def display_class(snap: HeapSnapshot, ordinal: int) -> str:
+    """Class name, with the component name for Vue instances (minified builds hide the class)."""
+    base = snap.class_name(int(snap.class_keys()[ordinal]))
+    component = vue_component_name(snap, ordinal)
+    if not component:
+        return base
+    if base in ("VueComponent", "Vue"):
+        return f"{base} <{component}>"
+    return f"Vue component <{component}> (class {base})"  # a minified production build
+
+
+def node_label(snap: HeapSnapshot, ordinal: int) -> str:
+    """How a user recognises a node: `leakyHandler()`, `bound f()`, `global`, `VueComponent
+    <AsideMenu>`, `"text…"`."""
+    kind, name = snap.node_type_name(ordinal), snap.node_name_text(ordinal)
+    if kind == "closure":
+        target = property_target(snap, ordinal, "bound_function")
+        if target >= 0:
+            return f"bound {snap.node_name_text(target) or '(anonymous)'}()"
+        return f"{name or '(anonymous)'}()"
+    if kind == "object":
+        return "global" if name.startswith("global") else display_class(snap, ordinal)
+    if kind in _STRING_TYPES:
+        short = name if len(name) <= 40 else name[:39] + "…"
+        return repr(short)
+    if kind in ("hidden", "code", "synthetic", "array"):
+        return name or f"({kind})"
+    return f"{name} ({kind})" if name else f"({kind})"
+
+
+def is_scaffolding(snap: HeapSnapshot, ordinal: int) -> bool:
+    """GC-root bookkeeping above the first node a user would recognise."""
+    kind = snap.node_type_name(ordinal)
+    return kind in ("synthetic", "hidden") or snap.node_name_text(ordinal).startswith("system / ")
+
+
+def module_file(snap: HeapSnapshot, ordinal: int) -> str | None:
+    """The file of a CommonJS `Module` object (require.cache entries, module.children)."""
+    if snap.node_type_name(ordinal) != "object" or snap.node_name_text(ordinal) != "Module":
+        return None
+    target = property_target(snap, ordinal, "filename")
+    if target < 0 or "string" not in snap.node_type_name(target):
+        return None
+    return snap.node_name_text(target) or None
+
+
+def edge_text(snap: HeapSnapshot, edge: int, *, clustered: bool) -> str:
+    """A reference as code reads it: `.bus`, `['a b']`, `[3]` (`[]` when clustered), `::thing`
+    for a closure's variable; "" for V8 internals a reader does not need."""
+    kind = snap.edge_type_names[int(snap.edge_type[edge])]
+    name = snap.edge_name(edge)
+    if kind in ("element", "hidden") or (kind == "internal" and name.isdigit()):
+        if kind == "hidden" and not clustered:
+            return ""
+        return "[]" if clustered else f"[{name}]"
+    if kind == "property":
+        return f".{name}" if is_identifier(name) else f"[{name!r}]"
+    if kind == "context":
+        return f"::{name}"
+    if kind == "internal":
+        return "" if name in _ELIDED_INTERNAL else f".<{name}>"
+    return f".<{name}>"
+
+
+def edge_variable(snap: HeapSnapshot, edge: int) -> str | None:
+    """The variable or property name of an edge, when it has one a developer wrote."""
+    if edge < 0:
+        return None
+    kind = snap.edge_type_names[int(snap.edge_type[edge])]
+    name = snap.edge_name(edge)
+    return name if kind in ("context", "property") and is_identifier(name) else None

@@ -14,8 +14,8 @@ _SCRIPT_EDGES = ("script_or_debug_info", "script")
 
 
 @dataclass(frozen=True)
-class SourceLocation:
-    """A position in a script, 1-based for display (V8 stores 0-based)."""
+class ScriptPosition:
+    """A position in a script as V8 names it, 1-based (V8 stores 0-based)."""
 
     script_id: int
     url: str
@@ -57,7 +57,7 @@ def script_url_from_heap(snap: HeapSnapshot, closure: int) -> str | None:
 def script_urls(snap: HeapSnapshot) -> dict[int, str]:
     """script id → URL for every script that has a located closure: capture-supplied URLs
     first, then what the heap itself says."""
-    cached = snap.cache.get("script_urls")
+    cached = snap.derived.script_urls
     if cached is None:
         cached = {}
         loc = snap.locations
@@ -78,7 +78,7 @@ def script_urls(snap: HeapSnapshot) -> dict[int, str]:
                 if url:
                     cached[script_id] = url
                     break
-        snap.cache["script_urls"] = cached
+        snap.derived.script_urls = cached
     return cached
 
 
@@ -88,14 +88,14 @@ def script_url(snap: HeapSnapshot, script_id: int) -> str:
     return script_urls(snap).get(script_id, f"script#{script_id}")
 
 
-def location_of(snap: HeapSnapshot, ordinal: int) -> SourceLocation | None:
+def location_of(snap: HeapSnapshot, ordinal: int) -> ScriptPosition | None:
     """Where the closure (or other located node) at `ordinal` is defined, if known."""
     hits = np.flatnonzero(snap.locations.node == ordinal)
     if not len(hits):
         return None
     i = int(hits[0])
     script_id = int(snap.locations.script_id[i])
-    return SourceLocation(
+    return ScriptPosition(
         script_id=script_id,
         url=script_url(snap, script_id),
         line=int(snap.locations.line[i]) + 1,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import operator
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -18,8 +17,6 @@ import numpy as np
 from numba import njit
 
 ROOT = 0
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
 
 # DevTools' className() for node types whose instances are not told apart by name.
 _TYPE_CLASS_NAMES = {"hidden": "(system)", "code": "(compiled code)"}
@@ -137,9 +134,24 @@ class Locations:
     column: np.ndarray
 
 
+@dataclass
+class Derived:
+    """Arrays derived from a snapshot's columns, each computed once, on first use."""
+
+    class_keys: np.ndarray | None = None
+    retainers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # first, node, edge
+    distances: np.ndarray | None = None
+    dominators: np.ndarray | None = None
+    dominator_preorder: tuple[np.ndarray, int] | None = None  # order, count
+    retained_sizes: np.ndarray | None = None
+    class_retained_sizes: np.ndarray | None = None
+    bfs_tree: tuple[np.ndarray, np.ndarray, int] | None = None  # parent, order, count
+    script_urls: dict[int, str] | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class HeapSnapshot:
-    """One heap snapshot as flat columns; derived arrays are cached in `cache`."""
+    """One heap snapshot as flat columns; arrays derived from them are kept in `derived`."""
 
     path: str
     node_type: np.ndarray  # index into node_type_names (uint8)
@@ -157,7 +169,7 @@ class HeapSnapshot:
     edge_type_names: list[str]
     locations: Locations
     script_urls: dict[int, str] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    derived: Derived = field(default_factory=Derived, repr=False)
 
     @property
     def node_count(self) -> int:
@@ -204,7 +216,7 @@ class HeapSnapshot:
     def class_keys(self) -> np.ndarray:
         """Per node, the key DevTools groups it by: the name for objects and native nodes,
         else the node type (as len(strings) + type code)."""
-        keys: np.ndarray | None = self.cache.get("class_keys")
+        keys = self.derived.class_keys
         if keys is None:
             # one entry per possible code, so a bad code in the file cannot read past it
             named = np.zeros(max(len(self.node_type_names), 256), dtype=np.uint8)
@@ -212,7 +224,7 @@ class HeapSnapshot:
                 if name in self.node_type_names:
                     named[self.node_type_names.index(name)] = 1
             keys = _class_keys(self.node_type, self.node_name, named, len(self.strings))
-            self.cache["class_keys"] = keys
+            self.derived.class_keys = keys
         return keys
 
     def class_name(self, key: int) -> str:
@@ -264,25 +276,3 @@ class HeapNode:
             int(self.snapshot.first_edge[self.ordinal]),
             int(self.snapshot.first_edge[self.ordinal + 1]),
         )
-
-    def label(self) -> str:
-        """How a user recognises the node: `leakyHandler()`, `EventEmitter`, `"text…"`."""
-        kind, name = self.type, self.name
-        if kind == "closure":
-            return f"{name or '(anonymous)'}()"
-        if kind in ("string", "concatenated string", "sliced string"):
-            short = name if len(name) <= 40 else name[:39] + "…"
-            return repr(short)
-        if kind == "object":
-            return name.split(" / ")[0] if name.startswith("global / ") else name
-        if kind in ("hidden", "code", "synthetic", "array"):
-            return name or f"({kind})"
-        return f"{name} ({kind})" if name else f"({kind})"
-
-    def __str__(self) -> str:
-        return f"{self.label()} @{self.id}"
-
-
-def is_identifier(name: str) -> bool:
-    """True if `.name` reads right for a property (else use `["name"]`)."""
-    return bool(_IDENTIFIER.match(name))

@@ -49,7 +49,7 @@ async def _ws_url(port: int) -> str:
             async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
                 targets = json.loads(await resp.text())
         return str(targets[0]["webSocketDebuggerUrl"])
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise TargetError(f"no inspector answered on 127.0.0.1:{port} ({type(exc).__name__})") from exc
 
 
@@ -174,7 +174,7 @@ async def close_inspectors(opened: list[Opened]) -> None:
     for o in opened:
         try:
             session = await InspectorSession.connect(o.url, timeout=3)
-        except Exception:  # noqa: BLE001 - the process may be gone; nothing to undo
+        except Exception:
             continue
         try:
             # `require` exists only while the evaluation runs: bind it before the timer fires
@@ -185,6 +185,6 @@ async def close_inspectors(opened: list[Opened]) -> None:
                 " delete globalThis.__leaksleuthOnExit; }"
                 f" setTimeout(() => {{ i.close(); process.debugPort = {o.sigusr1_port}; }}, 10); return true; }})()"
             )
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         await session.close()

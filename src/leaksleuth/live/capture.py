@@ -24,7 +24,6 @@ from leaksleuth.units import fmt_bytes
 
 _known_scripts: weakref.WeakKeyDictionary[InspectorSession, dict[str, str]] = weakref.WeakKeyDictionary()
 SNAPSHOT_COST_FACTOR = 9.0  # peak extra RSS ≈ 9 × heap used
-SECRETS_WARNING = "heap snapshots contain everything in memory (tokens, cookies, passwords): keep them private"
 
 
 @dataclass(frozen=True)

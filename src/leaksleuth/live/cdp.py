@@ -38,7 +38,7 @@ class InspectorSession:
                 websockets.connect(url, max_size=None, ping_interval=None, open_timeout=timeout),
                 timeout,
             )
-        except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as exc:
+        except (TimeoutError, OSError, websockets.InvalidHandshake) as exc:
             raise InspectorError(f"cannot connect to the inspector at {url}: {exc}") from exc
         return cls(url, ws)
 
@@ -63,7 +63,7 @@ class InspectorSession:
         try:
             await self._ws.send(json.dumps({"id": msg_id, "method": method, "params": params or {}}))
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise InspectorError(f"{method} got no reply within {timeout:.0f} s") from exc
         except websockets.ConnectionClosed as exc:
             raise InspectorError(f"inspector connection closed during {method}") from exc

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psutil
 
+from leaksleuth.model import Role
+
 
 @dataclass(frozen=True)
 class NodeProcess:
@@ -23,7 +25,7 @@ class NodeProcess:
     inspector_url: str
     argv: tuple[str, ...] = ()
     cluster_worker: bool = False
-    role: str = "other"  # "server", "worker", "primary", "agent", "other"
+    role: Role = "other"
     serving: bool = False
 
     @property
@@ -106,6 +108,7 @@ def assign_roles(processes: list[NodeProcess], http_port: int | None) -> list[No
     listener = {p.pid for p in processes if http_port is not None and http_port in listening_ports(p.pid)}
     labelled: list[NodeProcess] = []
     for p in processes:
+        role: Role
         if p.cluster_worker:
             role = "worker"
         elif p.pid in primaries:

@@ -15,6 +15,7 @@ import numpy as np
 
 from leaksleuth.errors import UsageError
 from leaksleuth.model import LoadStats
+from leaksleuth.options import LoadSpec
 
 
 def check_local_url(url: str) -> int:
@@ -66,24 +67,12 @@ class LoadTally:
 class LoadDriver:
     """Sends batches of requests; counts every request ever sent, for the x axis of the fit."""
 
-    def __init__(
-        self,
-        urls: tuple[str, ...],
-        concurrency: int = 8,
-        vary_query: bool = False,
-        headers: tuple[tuple[str, str], ...] = (),
-        method: str = "GET",
-        timeout: float = 30.0,
-    ) -> None:
-        if not urls:
-            raise UsageError("give at least one --url")
-        if concurrency < 1:
-            raise UsageError("--concurrency must be at least 1")
-        self.urls = urls
-        self.concurrency = concurrency
-        self.vary_query = vary_query
-        self.headers = dict(headers)
-        self.method = method
+    def __init__(self, spec: LoadSpec, timeout: float = 30.0) -> None:
+        self.urls = spec.urls
+        self.concurrency = spec.concurrency
+        self.vary_query = spec.vary_query
+        self.headers = dict(spec.headers)
+        self.method = spec.method
         self.timeout = timeout
         self.tally = LoadTally()
         self._session: aiohttp.ClientSession | None = None
@@ -126,7 +115,7 @@ class LoadDriver:
                         tally.status[str(resp.status)] += 1
                         if resp.status >= 400:
                             tally.errors += 1
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                     tally.errors += 1
                     tally.status[type(exc).__name__] += 1
                 tally.latencies.append(time.perf_counter() - t0)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from leaksleuth.heap.culprits import Culprit, display_location, local_file, user_code
 from leaksleuth.live.cdp import InspectorSession
-from leaksleuth.units import fmt_bytes
+from leaksleuth.sources import user_code
 
 SAMPLING_INTERVAL = 4096  # bytes between samples on average
 
@@ -25,10 +24,7 @@ class AllocationSite:
     line: int  # 1-based
     column: int
     live_bytes: int
-    stack: tuple[str, ...]  # user frames, outermost first
-
-    def where(self, project: Any = None) -> str:
-        return display_location(self.url, self.line, self.column, project)
+    stack: tuple[str, ...]  # user frames, outermost first: "function file.js:line"
 
 
 async def start_sampling(session: InspectorSession) -> None:
@@ -44,8 +40,12 @@ async def stop_sampling(session: InspectorSession) -> dict[str, Any]:
     return profile
 
 
+def _frame_text(frame: dict[str, Any]) -> str:
+    return f"{frame.get('functionName') or '(anonymous)'} {frame['url'].rsplit('/', 1)[-1]}:{int(frame['lineNumber']) + 1}"
+
+
 def allocation_sites(profile: dict[str, Any]) -> list[AllocationSite]:
-    """Live bytes per deepest user-code frame, largest first."""
+    """Live bytes per deepest user-code frame of a sampling profile, largest first."""
     totals: dict[tuple[str, str, int, int], int] = {}
     stacks: dict[tuple[str, str, int, int], tuple[str, ...]] = {}
     head = profile.get("head")
@@ -63,36 +63,9 @@ def allocation_sites(profile: dict[str, Any]) -> list[AllocationSite]:
                 f = user[-1]
                 key = (f.get("functionName") or "(anonymous)", f["url"], int(f["lineNumber"]) + 1, int(f["columnNumber"]) + 1)
                 totals[key] = totals.get(key, 0) + size
-                stacks.setdefault(key, tuple(
-                    f"{u.get('functionName') or '(anonymous)'} {u['url'].rsplit('/', 1)[-1]}:{int(u['lineNumber']) + 1}" for u in user
-                ))
+                stacks.setdefault(key, tuple(_frame_text(u) for u in user))
         for child in node.get("children", []):
             todo.append((child, here))
     sites = [AllocationSite(k[0], k[1], k[2], k[3], v, stacks[k]) for k, v in totals.items()]
     sites.sort(key=lambda s: -s.live_bytes)
     return sites
-
-
-def _related(site: AllocationSite, culprit: Culprit) -> bool:
-    """The site's user stack passes through the culprit's line, or its allocating function is
-    the culprit's constructor (a class's constructor allocates its instances)."""
-    if culprit.location:
-        file, line = culprit.location.rsplit(":", 2)[0], culprit.location.rsplit(":", 2)[1]
-        name = file.rsplit("/", 1)[-1]
-        if any(frame.endswith(f" {name}:{line}") for frame in site.stack):
-            return True
-    return site.function == culprit.constructor.split(" ")[0]
-
-
-def add_sampling_evidence(culprits: list[Culprit], sites: list[AllocationSite], project: Any = None) -> None:
-    """Name, per culprit, the sampled allocation sites of still-live memory related to it."""
-    for c in culprits:
-        related = [s for s in sites if _related(s, c)]
-        for s in related[:2]:
-            c.evidence.append(
-                f"sampling profiler: {fmt_bytes(s.live_bytes)} still alive was allocated under "
-                f"{s.function} at {s.where(project)} (stack: {' → '.join(s.stack[-3:])})"
-            )
-
-
-__all__ = ["AllocationSite", "add_sampling_evidence", "allocation_sites", "local_file", "start_sampling", "stop_sampling"]

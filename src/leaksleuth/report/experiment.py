@@ -10,9 +10,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from leaksleuth.flows.experiments.design import EMPTY, Effect
-from leaksleuth.flows.experiments.runner import ExperimentResult, describe
+from leaksleuth.model.experiment import EMPTY, Config, Effect, ExperimentResult
+from leaksleuth.report.advice import configuration_label
+from leaksleuth.report.jsondoc import measurement_doc
 from leaksleuth.units import fmt_bytes
+
+
+def describe(result: ExperimentResult, applied: Config) -> str:
+    """A configuration in the user's words."""
+    cfg = result.config
+    return configuration_label(len(applied), len(cfg.toggles), cfg.switched_off(applied))
 
 
 def _names(result: ExperimentResult, group: frozenset[int]) -> list[str]:
@@ -20,7 +27,7 @@ def _names(result: ExperimentResult, group: frozenset[int]) -> list[str]:
 
 
 def _ci(e: Effect | None) -> list[float] | None:
-    return None if e is None else [e.low, e.high]
+    return None if e is None else list(e.ci95)
 
 
 def suggestions(result: ExperimentResult) -> list[str]:
@@ -43,7 +50,7 @@ def suggestions(result: ExperimentResult) -> list[str]:
             share = row.effect.value / leak_on if leak_on > 0 else math.nan
             lines.append(
                 f"switch off {cfg.toggles[row.index].name}: removes {fmt_bytes(row.effect.value)}/request "
-                f"(95% CI {fmt_bytes(row.effect.low)} to {fmt_bytes(row.effect.high)}; {share:.0%} of the leak)"
+                f"(95% CI {fmt_bytes(row.effect.ci95.low)} to {fmt_bytes(row.effect.ci95.high)}; {share:.0%} of the leak)"
             )
     off = result.records.get(frozenset(range(len(cfg.toggles))))
     if off is not None and off.measurement is not None:
@@ -65,7 +72,8 @@ def to_json(result: ExperimentResult) -> dict[str, Any]:
 
     def measurement(c: frozenset[int]) -> dict[str, Any] | None:
         rec = result.records.get(c)
-        return rec.measurement if rec else None
+        m = rec.measured() if rec else None
+        return measurement_doc(m) if m else None
 
     toggles = [
         {
@@ -92,7 +100,7 @@ def to_json(result: ExperimentResult) -> dict[str, Any]:
         }
     configurations = [
         {
-            "configuration": describe(cfg, c),
+            "configuration": describe(result, c),
             "switched_off": _names(result, c),
             "key": rec.key,
             "status": rec.status,
@@ -141,7 +149,7 @@ def to_json(result: ExperimentResult) -> dict[str, Any]:
 def _effect_cell(e: Effect | None) -> tuple[str, str]:
     if e is None:
         return "—", ""
-    return fmt_bytes(e.value, signed=True), f"[{fmt_bytes(e.low)}, {fmt_bytes(e.high)}]"
+    return fmt_bytes(e.value, signed=True), f"[{fmt_bytes(e.ci95.low)}, {fmt_bytes(e.ci95.high)}]"
 
 
 def render_terminal(console: Console, result: ExperimentResult) -> None:

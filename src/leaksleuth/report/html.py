@@ -13,15 +13,13 @@ import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from leaksleuth.model import Measurement, ProcessMeasurement, Reading
-from leaksleuth.report.terminal import _join_steps
-from leaksleuth.units import fmt_bytes
+from plotly.offline import get_plotlyjs
 
-if TYPE_CHECKING:
-    from leaksleuth.heap.culprits import Culprit
-    from leaksleuth.flows.hunt import HuntReport
+from leaksleuth.model import Culprit, HuntResult, Measurement, ProcessMeasurement, Reading
+from leaksleuth.report.advice import advice, evidence_text, skipped_text
+from leaksleuth.units import fmt_bytes, join_steps
 
 MB = float(1 << 20)
 VERDICT_COLOUR = {"leak": "#c0392b", "no leak": "#1e8449", "inconclusive": "#b9770e"}
@@ -53,22 +51,13 @@ def _verdict(v: str) -> str:
 # -- the series ----------------------------------------------------------------------------
 
 
-def _has_warmup(m: Measurement) -> bool:
-    """The protocol takes a warm-up reading (index 1) exactly when it reports a warm-up cost."""
-    return m.warmup_bytes != 0.0 and all(len(p.readings) >= 2 for p in m.processes)
-
-
-def _serving(m: Measurement) -> list[ProcessMeasurement]:
-    return [p for p in m.processes if p.serving] or list(m.processes)
-
-
 def _heap(r: Reading) -> float:
     return float(r.heap_used - r.code_space)
 
 
 def _total_series(m: Measurement) -> tuple[list[float], list[float]]:
     """Heap used minus code space summed over serving processes, reading by reading."""
-    serving = _serving(m)
+    serving = m.serving_processes
     if not serving:
         return [], []
     n = min(len(p.readings) for p in serving)
@@ -79,7 +68,7 @@ def _total_series(m: Measurement) -> tuple[list[float], list[float]]:
 
 def _fit_line(m: Measurement, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]] | None:
     """The reported slope through the steady readings (Theil–Sen intercept: median y − slope·median x)."""
-    start = 1 if _has_warmup(m) else 0
+    start = m.warmup_readings
     sx, sy = xs[start:], ys[start:]
     slope = m.bytes_per_request
     if len(sx) < 2 or not math.isfinite(slope):
@@ -131,7 +120,7 @@ def _heap_chart(m: Measurement) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    warm = _has_warmup(m)
+    warm = m.warmup_readings > 0
     for k, p in enumerate(m.processes):
         colour = PALETTE[k % len(PALETTE)]
         px = [r.requests for r in p.readings]
@@ -148,7 +137,7 @@ def _heap_chart(m: Measurement) -> Any:
             hovertext=_hover(_label(p), ys, "heap used − code"), hoverinfo="x+text",
         ))
     xs, totals = _total_series(m)
-    if len(_serving(m)) > 1 and totals:
+    if len(m.serving_processes) > 1 and totals:
         fig.add_trace(go.Scatter(
             x=xs, y=[y / MB for y in totals], mode="markers", name="total (serving)",
             marker={"color": "#222", "size": 6, "symbol": "x"},
@@ -250,7 +239,7 @@ def _summary(m: Measurement) -> str:
     if load.status_counts:
         facts.append(("status codes", e(", ".join(f"{k}: {v}" for k, v in sorted(load.status_counts.items())))))
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-    return f'<table class="facts">{rows}</table><p class="advice">{e(m.advice)}</p>'
+    return f'<table class="facts">{rows}</table><p class="advice">{e(advice(m))}</p>'
 
 
 def _process_table(m: Measurement) -> str:
@@ -277,9 +266,9 @@ def _process_table(m: Measurement) -> str:
 
 
 def _culprit_card(c: Culprit) -> str:
-    path = " → ".join(_join_steps(c.path)) or "(no path)"
-    where = f"<code>{e(c.location)}</code>" if c.location else '<span class="dim">location unknown</span>'
-    evidence = "".join(f"<li>{e(x)}</li>" for x in c.evidence)
+    path = join_steps(c.path) or "(no path)"
+    where = f"<code>{e(str(c.location))}</code>" if c.location else '<span class="dim">location unknown</span>'
+    evidence = "".join(f"<li>{e(evidence_text(x))}</li>" for x in c.evidence)
     procs = f' <span class="dim">in pid {e(", ".join(str(p) for p in c.processes))}</span>' if c.processes else ""
     return (
         f'<div class="culprit"><div class="chead"><span class="rank">#{c.rank}</span> '
@@ -293,10 +282,11 @@ def _culprit_card(c: Culprit) -> str:
     )
 
 
-def _culprits(r: HuntReport) -> str:
+def _culprits(r: HuntResult) -> str:
     parts = ["<h2>Culprits</h2>"]
-    if r.skipped_reason:
-        parts.append(f'<p class="dim">Culprit search skipped: {e(r.skipped_reason)}</p>')
+    skipped = skipped_text(r)
+    if skipped:
+        parts.append(f'<p class="dim">Culprit search skipped: {e(skipped)}</p>')
     elif not r.culprits:
         parts.append('<p class="ok"><b>No culprit:</b> nothing in the heap grows in step with requests.</p>')
     else:
@@ -340,10 +330,8 @@ footer{margin-top:2em;font-size:.85em;color:#888}
 """
 
 
-def render_html(report: HuntReport | Measurement, title: str | None = None) -> str:
+def render_html(report: HuntResult | Measurement, title: str | None = None) -> str:
     """The whole page as a string."""
-    from plotly.offline import get_plotlyjs
-
     hunt = None if isinstance(report, Measurement) else report
     m = report if isinstance(report, Measurement) else report.measurement
     verdict = m.verdict if m is not None else (hunt.verdict if hunt is not None else "inconclusive")
@@ -386,7 +374,7 @@ def render_html(report: HuntReport | Measurement, title: str | None = None) -> s
     )
 
 
-def write_html(path: Path, report: HuntReport | Measurement, title: str | None = None) -> None:
+def write_html(path: Path, report: HuntResult | Measurement, title: str | None = None) -> None:
     """Write the self-contained page (plotly.js inline, no network) to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

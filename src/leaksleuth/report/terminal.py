@@ -1,36 +1,55 @@
-"""Render reports on a terminal (rich). Every renderer takes a Console, so tests can capture it."""
+"""Render results on a terminal (rich). Every renderer takes a Console, so tests can capture it.
+
+Text from the heap, the source and the target is data, never markup: it is escaped
+(`pages/[id].js`, `a[k] = v`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from leaksleuth.live.rounds import Progress
-from leaksleuth.model import Measurement
-from leaksleuth.units import fmt_bytes
-
-if TYPE_CHECKING:
-    from leaksleuth.heap.culprits import Culprit
+from leaksleuth.heap.diff import HeapDiff
+from leaksleuth.heap.summary import HeapSummary
+from leaksleuth.model import Culprit, HuntResult, Interval, Measurement, Progress, Reading, WatchPoint
+from leaksleuth.report.advice import advice, evidence_text, skipped_text, watch_note
+from leaksleuth.units import fmt_bytes, fmt_duration, join_steps
 
 VERDICT_STYLE = {"leak": "bold red", "no leak": "bold green", "inconclusive": "bold yellow"}
+SECRETS_WARNING = "heap snapshots contain everything in memory (tokens, cookies, passwords): keep them private"
 
 
-def _ci(ci: tuple[float, float]) -> str:
-    return f"[{fmt_bytes(ci[0])}, {fmt_bytes(ci[1])}]"
+def make_console(stderr: bool = False) -> Console:
+    """A console that stays wide enough for the tables when output goes to a file or pipe."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 140)
+
+
+def _ci(ci: Interval) -> str:
+    return f"[{fmt_bytes(ci.low)}, {fmt_bytes(ci.high)}]"
 
 
 def render_progress(console: Console, p: Progress) -> None:
     """One line per step, like the seed's memory printer."""
     heaps = "  ".join(f"{pid}: {fmt_bytes(h)}" for pid, h in p.heap_used.items())
     if p.phase == "round":
-        slope = f"  now {fmt_bytes(p.bytes_per_request or 0.0, signed=True)}/req" if p.bytes_per_request is not None else ""
+        slope = f"  now {fmt_bytes(p.bytes_per_request, signed=True)}/req" if p.bytes_per_request is not None else ""
         console.print(
             f"[dim]round {p.round:>2}[/]  {p.requests:>7} req  {p.requests_per_second:>6.0f} req/s  heap {heaps}{slope}",
             highlight=False,
         )
+    elif p.phase == "snapshot":
+        console.print(
+            f"[dim]snapshot {p.snapshot}/{p.snapshots} of {p.role} {p.pid} at {p.requests} requests[/]", highlight=False
+        )
+    elif p.phase == "analysis":
+        console.print("[dim]analysing snapshots[/]", highlight=False)
     else:
         console.print(f"[dim]{p.phase:>8}[/]  {p.requests:>7} req  heap {heaps}", highlight=False)
 
@@ -72,17 +91,9 @@ def render_measurement(console: Console, m: Measurement) -> None:
     )
     if not m.complete:
         console.print("[bold yellow]Partial result: the target ended before the run finished.[/]")
-    console.print(f"Verdict: [{VERDICT_STYLE[m.verdict]}]{m.verdict}[/] — {escape(m.advice)}", highlight=False)
+    console.print(f"Verdict: [{VERDICT_STYLE[m.verdict]}]{m.verdict}[/] — {escape(advice(m))}", highlight=False)
     if m.log_file:
         console.print(f"[dim]Target output: {escape(m.log_file)}[/]", highlight=False)
-
-
-def make_console(stderr: bool = False) -> Console:
-    """A console that stays wide enough for the tables when output goes to a file or pipe."""
-    import sys
-
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 140)
 
 
 def render_culprits(
@@ -105,20 +116,94 @@ def render_culprits(
             f"({c.objects_per_request:.2f} {escape(c.constructor)} per request)  [dim]{c.kind}{where_pids}[/]",
             highlight=False,
         )
-        # heap text and source lines are data, never markup (`pages/[id].js`, `a[k] = v`)
-        console.print("    " + escape(" → ".join(_join_steps(c.path))), highlight=False, soft_wrap=True)
-        where = c.location or "location unknown"
+        console.print("    " + escape(join_steps(c.path)), highlight=False, soft_wrap=True)
+        where = str(c.location) if c.location else "location unknown"
         console.print(f"    at [cyan]{escape(where)}[/]", highlight=False)
         for e in c.evidence:
-            console.print(f"    [dim]· {escape(e)}[/]", highlight=False)
+            console.print(f"    [dim]· {escape(evidence_text(e))}[/]", highlight=False)
 
 
-def _join_steps(steps: list[str]) -> list[str]:
-    """Glue property steps to their object: `$bus._events.toggleAsideMenu[]`, then `→ bound f()`."""
-    parts: list[str] = []
-    for s in steps:
-        if parts and (s.startswith(".") or s.startswith("[") or s.startswith("::")):
-            parts[-1] += s
-        else:
-            parts.append(s)
-    return parts
+def render_hunt(console: Console, h: HuntResult) -> None:
+    if h.measurement is not None:
+        render_measurement(console, h.measurement)
+    roles: dict[int, str] | None = {p.pid: p.role for p in h.measurement.processes} if h.measurement else None
+    render_culprits(console, h.culprits, skipped_text(h), roles)
+    if h.snapshot_files:
+        console.print(f"[yellow]Note:[/] {SECRETS_WARNING}.", highlight=False)
+
+
+def render_summary(console: Console, summary: HeapSummary, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Constructor")
+    table.add_column("Count", justify="right")
+    table.add_column("Self size", justify="right")
+    table.add_column("Retained size", justify="right")
+    for row in summary.constructors:
+        table.add_row(escape(row.name), f"{row.count:,}", fmt_bytes(row.self_size), fmt_bytes(row.retained_size))
+    console.print(table)
+    console.print(f"{summary.nodes:,} nodes, {summary.edges:,} edges, {fmt_bytes(summary.total_size)} in total")
+
+
+def render_diff(console: Console, diff: HeapDiff, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Constructor")
+    for heading in ("# New", "# Deleted", "# Delta", "Alloc. size", "Freed size", "Size delta"):
+        table.add_column(heading, justify="right")
+    for row in diff.constructors:
+        table.add_row(
+            escape(row.name),
+            f"{row.added:,}",
+            f"{row.freed:,}",
+            f"{row.count_delta:+,}",
+            fmt_bytes(row.added_size),
+            fmt_bytes(row.freed_size),
+            fmt_bytes(row.size_delta, signed=True),
+        )
+    console.print(table)
+    console.print(f"{diff.added:,} objects added, {diff.freed:,} freed")
+
+
+def render_watch_point(console: Console, p: WatchPoint) -> None:
+    note = watch_note(p)
+    if p.lost:
+        console.print(f"[dim]{p.time:7.0f}s[/]  [bold red]{p.role} {p.pid}: {note}[/]", highlight=False)
+        return
+    line = (
+        f"[dim]{p.time:7.0f}s[/]  {p.role} {p.pid}: heap {fmt_bytes(p.heap_used)} of {fmt_bytes(p.heap_limit)}"
+        f"  rss {fmt_bytes(p.rss)}  trend {fmt_bytes(p.bytes_per_second * 60, signed=True)}/min"
+        f"  heap limit {'in ' if p.seconds_to_limit is not None else ''}{fmt_duration(p.seconds_to_limit)}"
+    )
+    console.print(line, highlight=False)
+    if p.snapshot:
+        console.print(f"  [yellow]heap past the threshold: snapshot written to {escape(p.snapshot)}[/] ({SECRETS_WARNING})", highlight=False)
+    if note:
+        console.print(f"  [yellow]{escape(note)}[/]", highlight=False)
+
+
+def render_top_line(console: Console, rows: Sequence[tuple[str, int, Reading, int]]) -> None:
+    """One line of `top`: per process (role, pid, reading, heap change since the first)."""
+    parts = [
+        f"{role} {pid}: heap {fmt_bytes(r.heap_used)} ({fmt_bytes(delta, signed=True)}) "
+        f"total {fmt_bytes(r.heap_total)} rss {fmt_bytes(r.rss)} timers {r.resources.get('Timeout', 0)}"
+        for role, pid, r, delta in rows
+    ]
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/]  " + "  │  ".join(parts), highlight=False)
+
+
+def render_snapshot_progress(console: Console, output: Path) -> Callable[[Progress], None]:
+    """A progress callback for `snapshot`: the process, then a line at 0, 25, 50, 75, 100 %."""
+    shown = [-1]
+
+    def show(p: Progress) -> None:
+        if p.total == 0:
+            shown[0] = -1
+            path = output.with_name(f"{output.stem}.{p.pid}{output.suffix}") if p.snapshots > 1 else output
+            console.print(f"snapshot of pid {p.pid} ({p.role}) → {escape(str(path))}", highlight=False)
+            console.print("  the target is frozen while V8 writes it", highlight=False)
+            return
+        percent = 100 * p.done // p.total
+        if percent >= shown[0] + 25:
+            shown[0] = percent
+            console.print(f"  {percent:3d}% of {p.total:,} objects", highlight=False)
+
+    return show

@@ -93,7 +93,7 @@ def test_halves_split_in_order():
 
 def test_effect_interval_adds_uncertainty_of_both_runs():
     e = effect(Outcome(1000.0, (970.0, 1030.0)), Outcome(400.0, (360.0, 440.0)))
-    assert e.value == 600.0 and math.isclose(e.low, 550.0) and math.isclose(e.high, 650.0)
+    assert e.value == 600.0 and math.isclose(e.ci95.low, 550.0) and math.isclose(e.ci95.high, 650.0)
 
 
 def test_design_is_cheaper_than_all_subsets_for_every_culprit_pattern():

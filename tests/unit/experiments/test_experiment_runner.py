@@ -6,8 +6,9 @@ from pathlib import Path
 
 from leaksleuth.flows.experiments import runner
 from leaksleuth.flows.experiments.config import load_config
-from leaksleuth.report.experiment import render_html, to_json
 from leaksleuth.flows.experiments.runner import RunRecord, RunStore, run_experiment
+from leaksleuth.model import Interval, LoadStats, Measurement
+from leaksleuth.report.experiment import render_html, to_json
 
 LEAKS = {"bus": 200_000.0, "stats": 2_000.0, "lazy": 0.0}
 
@@ -22,12 +23,20 @@ def config(tmp_path: Path):
     return load_config(p)
 
 
+def measured(v: float) -> Measurement:
+    return Measurement(
+        verdict="leak", bytes_per_request=v, ci95=Interval(v - 100, v + 100), warmup_bytes=0.0,
+        code_bytes_per_request=0.0, rss_bytes_per_request=0.0, external_bytes_per_request=0.0,
+        timers_per_request=0.0, handles_per_request={}, requests=1000, errors=0, threshold=256.0, rounds=6,
+        seconds=1.0, load=LoadStats(1000, 0, {"200": 1000}, 1.0, 1.0, 2.0), processes=[],
+    )
+
+
 def fake_runs(monkeypatch, calls: list):
     async def fake(cfg, applied, port, state, on_event):
         calls.append(applied)
         v = 300.0 + sum(x for i, x in enumerate(LEAKS.values()) if i not in applied)
-        m = {"bytes_per_request": v, "ci95": [v - 100, v + 100], "verdict": "leak"}
-        return RunRecord(cfg.run_key(applied), [], "ok", None, m, 1.0)
+        return RunRecord(cfg.run_key(applied), [], "ok", None, measured(v).to_json(), 1.0)
 
     monkeypatch.setattr(runner, "run_configuration", fake)
 

@@ -62,7 +62,7 @@ def test_growth_finds_each_leak_and_nothing_else(version: str, tmp_path: Path) -
     timer = by_kind["timer"]
     assert timer.objects_per_request == pytest.approx(1.0, abs=0.02)
     assert any("pollNotifications" in step for step in timer.path)
-    assert timer.location is not None and f"growth_series.js:{line_of('growth_series.js', 'setInterval(')}:" in timer.location
+    assert timer.location is not None and f"growth_series.js:{line_of('growth_series.js', 'setInterval(')}:" in str(timer.location)
     stats = by_kind["collection"]
     assert stats.path[0] == "requestStats (Map)" and stats.objects_per_request == pytest.approx(1.0, abs=0.02)
     assert culprits[0] is listener  # the biggest first

@@ -18,17 +18,15 @@ tree that is copied. A toggle, when applied, switches its suspect *off*.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shlex
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from leaksleuth.errors import UsageError
 from leaksleuth.live.load import check_local_url
-from leaksleuth.live.rounds import LoadSpec, ProtocolSpec
+from leaksleuth.model.experiment import ExperimentConfig, Toggle, fill
+from leaksleuth.options import ProtocolSpec
 
 TOP_KEYS = {
     "command", "url", "urls", "build", "env", "project", "exclude", "ready_timeout",
@@ -39,82 +37,6 @@ MEASURE_KEYS = {
     "warmup", "requests", "min_rounds", "max_rounds", "threshold", "budget", "concurrency",
     "settle_timeout", "round_seconds", "vary_query",
 }
-
-
-@dataclass(frozen=True)
-class Toggle:
-    """One suspect and how to switch it off."""
-
-    name: str
-    env: tuple[tuple[str, str], ...] = ()
-    env_remove: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    patch: Path | None = None
-    replace: tuple[tuple[str, Path], ...] = ()  # (path in the project, replacement file)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What the toggle does, file contents included, so an edited patch is a new run."""
-        return {
-            "name": self.name,
-            "env": list(self.env),
-            "env_remove": [[k, list(v)] for k, v in self.env_remove],
-            "patch": _file_digest(self.patch) if self.patch else None,
-            "replace": [[dest, _file_digest(src)] for dest, src in self.replace],
-        }
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """Everything an experiment needs; frozen, built by `load_config`."""
-
-    path: Path
-    project: Path
-    command: str
-    urls: tuple[str, ...]
-    toggles: tuple[Toggle, ...]
-    build: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    exclude: tuple[str, ...] = (".git", ".leaksleuth")
-    node_modules: str = "link"  # "link": symlink packages; "copy": full copy
-    ready_timeout: float = 30.0
-    build_timeout: float = 600.0
-    protocol: ProtocolSpec = field(default_factory=ProtocolSpec)
-    concurrency: int = 8
-    vary_query: bool = False
-
-    def command_for(self, port: int) -> list[str]:
-        return shlex.split(fill(self.command, port))
-
-    def load_for(self, port: int) -> LoadSpec:
-        return LoadSpec(tuple(fill(u, port) for u in self.urls), self.concurrency, self.vary_query)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The parts of the config that change what a run measures (not the toggles)."""
-        return {
-            "project": str(self.project),
-            "command": self.command,
-            "urls": list(self.urls),
-            "build": self.build,
-            "env": list(self.env),
-            "protocol": repr(self.protocol),
-            "concurrency": self.concurrency,
-            "vary_query": self.vary_query,
-        }
-
-    def run_key(self, applied: frozenset[int]) -> str:
-        """The hash that names one configuration's run in the resumable record."""
-        doc = {"config": self.fingerprint(), "applied": [self.toggles[i].fingerprint() for i in sorted(applied)]}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def fill(text: str, port: int) -> str:
-    return text.replace("{port}", str(port))
-
-
-def _file_digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _str_table(value: Any, where: str) -> dict[str, str]:

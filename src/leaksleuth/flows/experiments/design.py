@@ -22,37 +22,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-Config = frozenset[int]
-EMPTY: Config = frozenset()
-SINGLES_AT = 4
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the design needs of one run: the leak with its interval, or why there is none."""
-
-    bytes_per_request: float | None  # None when the configuration failed
-    ci95: tuple[float, float] = (-math.inf, math.inf)
-    status: str = "ok"  # "ok", "build failed", "start failed"
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and self.bytes_per_request is not None
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A difference of two leaks, with an approximate 95% interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def above(self, threshold: float) -> bool:
-        return self.low > threshold
+from leaksleuth.model import Interval
+from leaksleuth.model.experiment import (
+    EMPTY,
+    SINGLES_AT,
+    Attributed,
+    Attribution,
+    Config,
+    Effect,
+    Interaction,
+    Outcome,
+)
 
 
 def _halfwidths(o: Outcome) -> tuple[float, float]:
@@ -66,7 +47,7 @@ def effect(before: Outcome, after: Outcome) -> Effect:
     value = before.bytes_per_request - after.bytes_per_request
     b_lo, b_hi = _halfwidths(before)
     a_lo, a_hi = _halfwidths(after)
-    return Effect(value, value - math.hypot(b_lo, a_hi), value + math.hypot(b_hi, a_lo))
+    return Effect(value, Interval(value - math.hypot(b_lo, a_hi), value + math.hypot(b_hi, a_lo)))
 
 
 def halves(group: Config) -> list[Config]:
@@ -132,36 +113,6 @@ def next_wave(n: int, known: Mapping[Config, Outcome], threshold: float, singles
     return []
 
 
-@dataclass(frozen=True)
-class Attributed:
-    """One toggle's result: its own contribution, or its group's when its group changed nothing."""
-
-    index: int
-    effect: Effect | None
-    status: str
-    error: str | None
-    group: Config  # the toggles measured together (just this one when measured alone)
-
-
-@dataclass(frozen=True)
-class Interaction:
-    """A group whose removal differs from the sum of its parts' contributions."""
-
-    group: Config
-    observed: Effect
-    expected: float
-    difference: Effect
-
-
-@dataclass(frozen=True)
-class Attribution:
-    toggles: list[Attributed]  # ranked, largest contribution first
-    total: Effect | None  # all on − all off
-    culprits: Config
-    confirmation: Effect | None  # all on − (all on with the culprits switched off)
-    interactions: list[Interaction] = field(default_factory=list)
-
-
 def attribute(n: int, known: Mapping[Config, Outcome], threshold: float, singles_at: int = SINGLES_AT) -> Attribution:
     """Read the contributions, culprits, confirmation and interactions off the finished runs."""
     full = frozenset(range(n))
@@ -204,11 +155,11 @@ def interactions(known: Mapping[Config, Outcome], leaves: list[Config], threshol
             continue  # not covered by measured parts, or a leaf itself
         observed = effect(on, out)
         expected = sum(leaf_effects[p].value for p in parts)
-        spread_lo = math.hypot(observed.value - observed.low, *(leaf_effects[p].high - leaf_effects[p].value for p in parts))
-        spread_hi = math.hypot(observed.high - observed.value, *(leaf_effects[p].value - leaf_effects[p].low for p in parts))
+        spread_lo = math.hypot(observed.value - observed.ci95.low, *(leaf_effects[p].ci95.high - leaf_effects[p].value for p in parts))
+        spread_hi = math.hypot(observed.ci95.high - observed.value, *(leaf_effects[p].value - leaf_effects[p].ci95.low for p in parts))
         diff = observed.value - expected
-        d = Effect(diff, diff - spread_lo, diff + spread_hi)
-        if (d.low > 0 or d.high < 0) and abs(diff) > threshold:
+        d = Effect(diff, Interval(diff - spread_lo, diff + spread_hi))
+        if (d.ci95.low > 0 or d.ci95.high < 0) and abs(diff) > threshold:
             found.append(Interaction(group, observed, expected, d))
     found.sort(key=lambda x: -abs(x.difference.value))
     return found

@@ -9,58 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from leaksleuth.errors import InspectorError, LeakSleuthError, TargetError
-from leaksleuth.flows.experiments.config import ExperimentConfig, run_env
-from leaksleuth.flows.experiments.design import (
-    EMPTY,
-    SINGLES_AT,
-    Attribution,
-    Config,
-    Outcome,
-    attribute,
-    next_wave,
-)
+from leaksleuth.flows.experiments.config import run_env
+from leaksleuth.flows.experiments.design import attribute, next_wave
 from leaksleuth.flows.experiments.scratch import ApplyError, apply_patch, apply_replace, scratch_copy
-from leaksleuth.flows.measure import measure_command
-from leaksleuth.live.rounds import Progress
-from leaksleuth.units import fmt_bytes
+from leaksleuth.flows.measure import measure_target
+from leaksleuth.jsonio import finite
 from leaksleuth.live.discover import free_port
+from leaksleuth.model import Progress
+from leaksleuth.model.experiment import (
+    SINGLES_AT,
+    Config,
+    ExperimentConfig,
+    ExperimentEvent,
+    ExperimentResult,
+    Outcome,
+    RunRecord,
+    RunStatus,
+)
+from leaksleuth.options import Launch
 
-EventCallback = Callable[[str], None]
+EventCallback = Callable[[ExperimentEvent], None]
 RECORD_FILE = "runs.jsonl"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One finished run of one configuration, as kept in the resumable record."""
-
-    key: str
-    switched_off: list[str]
-    status: str  # "ok", "build failed", "start failed"
-    error: str | None
-    measurement: dict[str, Any] | None  # Measurement.to_json()
-    seconds: float
-    log_file: str | None = None
-
-    def outcome(self) -> Outcome:
-        m = self.measurement
-        if self.status != "ok" or m is None:
-            return Outcome(None, status=self.status, error=self.error)
-        low, high = m["ci95"]
-        return Outcome(
-            float(m["bytes_per_request"]),
-            (-math.inf if low is None else float(low), math.inf if high is None else float(high)),
-        )
 
 
 class RunStore:
@@ -84,33 +63,11 @@ class RunStore:
         return records
 
     def append(self, rec: RunRecord) -> None:
-        from leaksleuth.cli.options import finite
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(finite(asdict(rec))) + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-
-@dataclass
-class ExperimentResult:
-    config: ExperimentConfig
-    records: dict[Config, RunRecord]
-    resumed: set[Config]
-    attribution: Attribution
-    wall_seconds: float
-    singles_at: int = SINGLES_AT
-    order: list[Config] = field(default_factory=list)  # configurations in the order they were asked for
-
-
-def describe(cfg: ExperimentConfig, applied: Config) -> str:
-    """A configuration in the user's words."""
-    if not applied:
-        return "all on"
-    if len(applied) == len(cfg.toggles):
-        return "all off"
-    return "without " + ", ".join(cfg.toggles[i].name for i in sorted(applied))
 
 
 class PortPool:
@@ -160,16 +117,20 @@ async def run_configuration(
 ) -> RunRecord:
     """Measure one configuration; failures to build or start are recorded, not raised."""
     key = cfg.run_key(applied)
-    label = describe(cfg, applied)
-    names = [cfg.toggles[i].name for i in sorted(applied)]
+    names = cfg.switched_off(applied)
     started = time.monotonic()
     env = run_env(cfg, applied, port, dict(os.environ))
     log = state / "logs" / f"{key}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
 
-    def failed(status: str, error: str) -> RunRecord:
-        on_event(f"{label}: {status}: {error}")
+    def event(step: str, **facts: object) -> ExperimentEvent:
+        e = ExperimentEvent(step, applied, len(cfg.toggles), tuple(names), **facts)  # type: ignore[arg-type]
+        on_event(e)
+        return e
+
+    def failed(status: RunStatus, error: str) -> RunRecord:
+        event("failed", status=status, error=error)
         return RunRecord(key, names, status, error, None, time.monotonic() - started, str(log))
 
     with scratch_copy(cfg.project, state / "scratch", cfg.exclude, cfg.node_modules) as root:
@@ -181,7 +142,7 @@ async def run_configuration(
                 for dest, source in t.replace:
                     apply_replace(root, dest, source)
             if cfg.build:
-                on_event(f"{label}: building")
+                event("building")
                 await run_build(cfg.build, root, env, cfg.build_timeout, state / "logs" / f"{key}.build.log")
         except ApplyError as exc:
             return failed("build failed", str(exc))
@@ -189,24 +150,20 @@ async def run_configuration(
             return failed("build failed", f"`{cfg.build}` took longer than {cfg.build_timeout:.0f} s")
         except (OSError, subprocess.SubprocessError) as exc:  # no `patch` program, a full disk…
             return failed("build failed", f"{type(exc).__name__}: {exc}")
-        on_event(f"{label}: starting on port {port}")
+        event("starting", port=port)
 
         def progress(p: Progress) -> None:
-            if p.phase == "round":
-                now = f", now {fmt_bytes(p.bytes_per_request or 0.0, signed=True)}/req" if p.bytes_per_request is not None else ""
-                on_event(f"{label}: round {p.round}/{cfg.protocol.min_rounds}+, {p.requests} requests{now}")
-            elif p.phase == "warmup":
-                on_event(f"{label}: warm-up done, {p.requests} requests")
+            if p.phase in ("round", "warmup"):
+                event(p.phase, round=p.round, min_rounds=cfg.protocol.min_rounds, requests=p.requests,
+                      bytes_per_request=p.bytes_per_request)
 
+        launch = Launch(cfg.command_for(port), cwd=root, env=env, ready_timeout=cfg.ready_timeout, log_file=log)
         try:
-            m = await measure_command(
-                cfg.command_for(port), cfg.load_for(port), cfg.protocol, cwd=root, env=env,
-                ready_timeout=cfg.ready_timeout, log_file=log, on_progress=progress,
-            )
+            m = await measure_target(launch, cfg.load_for(port), cfg.protocol, progress)
         except (TargetError, InspectorError) as exc:
             return failed("start failed", str(exc))
     rec = RunRecord(key, names, "ok", None, m.to_json(), time.monotonic() - started, str(log))
-    on_event(f"{label}: {fmt_bytes(m.bytes_per_request, signed=True)}/request, {m.verdict} ({rec.seconds:.0f} s)")
+    event("measured", bytes_per_request=m.bytes_per_request, verdict=m.verdict, seconds=rec.seconds)
     return rec
 
 
@@ -217,7 +174,7 @@ async def run_experiment(
     jobs: int = 1,
     fresh: bool = False,
     singles_at: int = SINGLES_AT,
-    on_event: EventCallback = lambda s: None,
+    on_event: EventCallback = lambda e: None,
 ) -> ExperimentResult:
     """Run the adaptive design to the end (resuming from the record in `state`), then attribute."""
     started = time.monotonic()
@@ -236,7 +193,7 @@ async def run_experiment(
         async with slots:
             port = ports.take()
             try:
-                on_event(f"run {len(records) + 1}: {describe(cfg, applied)}")
+                on_event(ExperimentEvent("run", applied, n, tuple(cfg.switched_off(applied)), run=len(records) + 1))
                 rec = await run_configuration(cfg, applied, port, state, on_event)
             finally:
                 ports.give_back(port)
@@ -252,7 +209,7 @@ async def run_experiment(
             if rec is None:
                 todo.append(applied)
                 continue
-            on_event(f"{describe(cfg, applied)}: from the record ({rec.status})")
+            on_event(ExperimentEvent("resumed", applied, n, tuple(cfg.switched_off(applied)), status=rec.status))
             records[applied], known[applied] = rec, rec.outcome()
             resumed.add(applied)
         if todo:
@@ -274,9 +231,7 @@ def default_state_dir(cfg: ExperimentConfig) -> Path:
 
 def clear_stale_scratch(state: Path) -> None:
     """Scratch copies left by a run that was killed outright (SIGKILL leaves no chance to clean)."""
-    import shutil
-
     shutil.rmtree(state / "scratch", ignore_errors=True)
 
 
-__all__ = ["EMPTY", "ExperimentResult", "RunRecord", "RunStore", "describe", "run_experiment"]
+__all__ = ["RunStore", "run_experiment"]

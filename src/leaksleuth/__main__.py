@@ -1,0 +1,3 @@
+from leaksleuth.cli import entry
+
+entry()

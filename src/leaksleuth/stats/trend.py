@@ -1,0 +1,36 @@
+"""Trends over time and the time left before a limit (watch's arithmetic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leaksleuth.stats.fit import robust_fit
+
+# V8's heap_size_limit counts the young generation's reserve (3 × a 16 MiB semi-space on 64-bit)
+# on top of --max-old-space-size; the process dies when the *old* generation is full, so the
+# usable limit is about that much lower (measured: a 32 MB old space reports 84 MB and dies at ~36)
+YOUNG_GENERATION_RESERVE = 48 << 20
+
+
+def usable_heap_limit(heap_size_limit: int) -> int:
+    """Heap used at which the process runs out of memory, estimated from V8's heap_size_limit."""
+    if heap_size_limit > YOUNG_GENERATION_RESERVE + (16 << 20):
+        return heap_size_limit - YOUNG_GENERATION_RESERVE
+    return heap_size_limit
+
+
+def trend(times: Sequence[float], values: Sequence[float]) -> float:
+    """Growth per second: Theil–Sen over the readings given (0 below three)."""
+    if len(times) < 3:
+        return 0.0
+    return robust_fit(times, values).slope
+
+
+def seconds_to_limit(used: int, limit: int, slope: float) -> float | None:
+    """Seconds until `used` reaches `limit` at `slope` per second; None when not growing, 0 when
+    already there."""
+    if slope <= 0:
+        return None
+    if limit <= used:
+        return 0.0
+    return (limit - used) / slope
