@@ -6,7 +6,7 @@
     print(m.verdict, m.bytes_per_request, m.ci95)
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
 from leaksleuth.api import (
     find_culprits,
@@ -47,8 +47,8 @@ from leaksleuth.model import (
 from leaksleuth.options import Attach, HuntSpec, Launch, LoadSpec, ProtocolSpec, WatchSpec
 
 try:
-    __version__ = version("leaksleuth")
-except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = _metadata.version("leaksleuth")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [

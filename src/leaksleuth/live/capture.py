@@ -37,19 +37,21 @@ class Headroom:
         return self.available >= self.needed
 
 
-def cgroup_available(pid: int) -> tuple[int, str] | None:
+def cgroup_available(
+    pid: int, proc: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")
+) -> tuple[int, str] | None:
     """Bytes left under the process's cgroup v2/v1 memory limit, if it has one."""
     try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         _, controllers, rel = line.split(":", 2)
-        base = Path("/sys/fs/cgroup") / rel.lstrip("/")
+        base = cgroup_root / rel.lstrip("/")
         if controllers == "":  # v2
             limit_file, usage_file = base / "memory.max", base / "memory.current"
         elif "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
+            base = cgroup_root / "memory" / rel.lstrip("/")
             limit_file, usage_file = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
         else:
             continue
