@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import DEMO, free_port
@@ -42,3 +44,13 @@ def url(port: int) -> str:
 
 
 __all__ = ["DEMO", "demo_env", "free_port", "ground_truth", "run_cli", "url"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, every: float = 0.05) -> bool:
+    """Poll `condition` until it holds or `timeout` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True

@@ -14,8 +14,9 @@ from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.summary import summarize
 from leaksleuth.live.capture import capture_snapshot, headroom
 from leaksleuth.live.connect import launched
+from leaksleuth.live.discover import listening_ports
 from leaksleuth.options import Launch
-from tests.integration.helpers import free_port, run_cli, url
+from tests.integration.helpers import free_port, run_cli, url, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -76,9 +77,7 @@ def test_snapshot_command_attaches_by_pid_and_warns_about_secrets(tmp_path):
     server = subprocess.Popen(["node", str(_server(tmp_path))], env={"PORT": str(port), "PATH": "/usr/bin:/bin:/usr/local/bin"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import time
-
-        time.sleep(0.8)
+        assert wait_until(lambda: port in listening_ports(server.pid), timeout=15)
         out = tmp_path / "cli.heapsnapshot"
         result = run_cli("snapshot", "--pid", str(server.pid), "--url", url(port), "-o", str(out))
         assert result.returncode == 0, result.stderr

@@ -6,9 +6,7 @@ import asyncio
 import json
 import signal
 import subprocess
-import time
 
-import psutil
 import pytest
 
 import leaksleuth
@@ -16,7 +14,7 @@ from leaksleuth import Attach, Launch
 from leaksleuth.live.discover import listening_ports
 from leaksleuth.options import LoadSpec, ProtocolSpec
 from tests.conftest import DEMO, node_processes_with
-from tests.integration.helpers import demo_env, free_port, ground_truth, run_cli, url
+from tests.integration.helpers import demo_env, free_port, ground_truth, run_cli, url, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +99,7 @@ def test_killing_the_target_mid_run_exits_3_with_partial_rounds_and_no_leftovers
     data = json.loads(out.read_text())
     assert data["complete"] is False and data["rounds"] >= 3
     assert len(data["processes"][0]["readings"]) >= 4
-    time.sleep(0.5)
-    assert node_processes_with(mark) == []
+    assert wait_until(lambda: node_processes_with(mark) == [])
 
 
 def test_attach_by_pid_measures_and_leaves_the_process_as_found(demo_dir):
@@ -114,9 +111,8 @@ def test_attach_by_pid_measures_and_leaves_the_process_as_found(demo_dir):
         m = leaksleuth.measure(Attach(server.pid), url(port), SPEC)
         assert m.verdict == "leak" and m.bytes_per_request > 20_000
         assert m.processes[0].pid == server.pid and m.processes[0].serving
-        time.sleep(0.3)
+        assert wait_until(lambda: listening_ports(server.pid) == {port}), "our inspector must be closed again"
         assert server.poll() is None, "the target must survive being measured"
-        assert listening_ports(server.pid) == {port}, "our inspector must be closed again"
     finally:
         server.kill()
         server.wait()
@@ -194,9 +190,7 @@ def test_no_process_is_left_after_a_run(demo_dir, mark):
     leaksleuth.measure(Launch(["node", "egg-server.js"], cwd=DEMO, env=demo_env("", port, mark) | {"WORKERS": "2"},
                               ready_timeout=60), url(port),
                        ProtocolSpec(warmup_requests=50, min_rounds=3, max_rounds=3, requests_per_round=50))
-    time.sleep(0.5)
-    assert node_processes_with(mark) == [], [p.cmdline() for p in node_processes_with(mark)]
-    assert psutil.pid_exists  # keep psutil import used
+    assert wait_until(lambda: node_processes_with(mark) == []), [p.cmdline() for p in node_processes_with(mark)]
 
 
 def test_a_target_answering_errors_is_reported_as_such_not_measured(tmp_path):
