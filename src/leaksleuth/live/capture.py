@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import weakref
 from collections.abc import Callable
@@ -121,11 +122,7 @@ async def capture_snapshot(
     if urls is None:  # once per session: Debugger.enable replays every script each time
         urls = _known_scripts[session] = await script_urls(session)
     # no second GC here: V8 collects all garbage itself before it writes a snapshot
-    tmp = path.with_name(path.name + ".part")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as exc:
-        raise UsageError(f"cannot write {tmp}: {exc.strerror}") from exc
+    fd, tmp = private_part_file(path)
     out = os.fdopen(fd, "w", encoding="utf-8")
     write_error: list[OSError] = []
 
@@ -159,7 +156,28 @@ async def capture_snapshot(
     finally:
         unsubscribe_chunk()
         unsubscribe_progress()
-    sidecar = path.with_name(path.name + ".scripts.json")
-    sidecar.write_text(json.dumps({"pid": pid, "time": time.time(), "scripts": urls}))
-    os.chmod(sidecar, 0o600)
+    write_private(path.with_name(path.name + ".scripts.json"), json.dumps({"pid": pid, "time": time.time(), "scripts": urls}))
     return path
+
+
+def private_part_file(path: Path) -> tuple[int, Path]:
+    """A new file beside `path` that only we can read: a fresh name (O_EXCL), never a file or
+    a symlink someone left there, mode 0600 whatever the umask. Renamed into place when whole."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write in {path.parent}: {exc.strerror}") from exc
+    os.fchmod(fd, 0o600)
+    return fd, Path(name)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` through a private part file (0600, O_EXCL), renamed into place."""
+    fd, tmp = private_part_file(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
