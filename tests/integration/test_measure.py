@@ -13,6 +13,7 @@ import leaksleuth
 from leaksleuth import Attach, Launch
 from leaksleuth.live.discover import listening_ports
 from leaksleuth.options import LoadSpec, ProtocolSpec
+from leaksleuth.report.advice import advice
 from tests.conftest import DEMO, node_processes_with
 from tests.integration.helpers import demo_env, free_port, ground_truth, run_cli, url, wait_until
 
@@ -31,7 +32,7 @@ def measure_demo(leaks: str, spec: ProtocolSpec = SPEC, entry: str = "server.js"
 
 def test_control_app_has_no_leak(demo_dir):
     m = measure_demo("")
-    assert m.verdict == "no leak", m.advice
+    assert m.verdict == "no leak", advice(m)
     assert abs(m.bytes_per_request) < 2048
     assert m.errors == 0 and m.requests >= 300 + 6 * 50
     assert m.timers_per_request == pytest.approx(0, abs=0.05)
@@ -49,12 +50,12 @@ def test_interval_leak_gains_one_timer_per_request(demo_dir):
     m = measure_demo("interval")
     assert m.timers_per_request == pytest.approx(1.0, abs=0.1)
     assert m.handles_per_request["Timeout"] == pytest.approx(1.0, abs=0.1)
-    assert m.verdict == "leak" and "Timeout" in m.advice
+    assert m.verdict == "leak" and "Timeout" in advice(m)
 
 
 def test_lazy_module_is_a_warmup_cost_not_a_leak(demo_dir):
     m = measure_demo("lazy")
-    assert m.verdict == "no leak", m.advice
+    assert m.verdict == "no leak", advice(m)
     assert m.warmup_bytes > 15 * 1024 * 1024  # the ~19 MB table built by the first request
     assert abs(m.bytes_per_request) < 2048
 
@@ -74,7 +75,7 @@ def test_egg_agent_leak_is_found_in_the_process_that_serves_no_http(demo_dir):
     m = measure_demo("agent", entry="egg-server.js", extra_env={"WORKERS": "2"})
     agent = next(p for p in m.processes if p.role == "agent")
     assert agent.verdict == "leak" and not agent.serving
-    assert m.verdict == "leak" and "serves no HTTP" in m.advice
+    assert m.verdict == "leak" and "serves no HTTP" in advice(m)
 
 
 def test_killing_the_target_mid_run_exits_3_with_partial_rounds_and_no_leftovers(demo_dir, tmp_path, mark):
