@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from leaksleuth.model import Culprit, HuntResult, Measurement, ProcessMeasurement, Reading
@@ -117,8 +118,6 @@ def _hover(p_label: str, values: Sequence[float], what: str) -> list[str]:
 
 
 def _heap_chart(m: Measurement) -> Any:
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     warm = m.warmup_readings > 0
     for k, p in enumerate(m.processes):
@@ -160,8 +159,6 @@ def _heap_chart(m: Measurement) -> Any:
 
 
 def _rss_chart(m: Measurement) -> Any:
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     for k, p in enumerate(m.processes):
         colour = PALETTE[k % len(PALETTE)]
@@ -179,8 +176,6 @@ def _rss_chart(m: Measurement) -> Any:
 
 
 def _resources_chart(m: Measurement, kinds: list[str]) -> Any:
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
     for k, p in enumerate(m.processes):
