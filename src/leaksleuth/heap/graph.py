@@ -86,7 +86,8 @@ def _bfs(first_edge, edge_to, edge_type, weak, shortcut, synthetic, node_type, r
                 if t == weak or (t == shortcut and v != root):
                     continue
                 w = edge_to[e]
-                if dist[w] < 0:
+                # the root is queued once, in phase 1, whatever points back at it
+                if dist[w] < 0 and w != root:
                     dist[w] = d
                     queue[tail] = w
                     tail += 1

@@ -6,6 +6,13 @@ The file is one JSON object whose big members are flat integer arrays (`nodes`, 
 compiled kernel straight into preallocated uint32 matrices (one row per field we keep), other
 sections are skipped by a compiled structural scanner, and only `strings` goes through `json`.
 Field positions always come from `snapshot.meta`.
+
+The file is untrusted input (snapshots come from other machines and other people) and the
+compiled kernels of the engine index arrays with what it says, unchecked. So nothing leaves
+this module unchecked: counts are checked against the file size before anything is allocated,
+and every index the engine follows (type codes, string indexes, edge targets, location
+objects) is range-checked, vectorised, before `load_snapshot` returns. Any violation is a
+`SnapshotError` with one line naming the first offending entry.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -34,6 +42,12 @@ _NODE_FIELDS_KEPT = ("type", "name", "id", "self_size", "edge_count", "detachedn
 _EDGE_FIELDS_REQUIRED = ("type", "name_or_index", "to_node")
 _LOCATION_FIELDS_REQUIRED = ("object_index", "script_id", "line", "column")
 _NARROW = ("type", "detachedness")  # small codes: one byte per entry
+_INDEXED_EDGE_TYPES = ("element", "hidden")  # their name_or_index is a number, not a string
+MAX_NODES = 2**31 - 1  # the graph kernels keep node ordinals in int32
+MAX_EDGES = 2**32 - 1  # ... and edge rows in uint32
+_OVERFLOW_DIGITS_SHOWN = 20
+_NOT_WHITESPACE = re.compile(rb"[^ \n\r\t]")
+_SCALAR_END = re.compile(rb"[,}]")
 
 
 @njit(cache=True, nogil=True)
@@ -54,6 +68,8 @@ def _scan_uint_array(buf, start, end, out, out8, field_rows, field, record, valu
             value = value * 10 + (c - 48)
             in_number = True
             i += 1
+            if value > UINT32_MAX:  # a number carried over from the previous chunk
+                return i, field, record, value, in_number, _OVERFLOW
             # the rest of the number, without the bookkeeping above
             while i < end:
                 c = buf[i]
@@ -207,23 +223,21 @@ class _Stream:
         return got > 0
 
     def error(self, what: str) -> SnapshotError:
-        return SnapshotError(
-            f"{self.path}: {what} at byte {self.offset} while reading {self.section}"
-        )
+        return SnapshotError(f"{self.path}: {what} at byte {self.offset} while reading {self.section}")
 
     def truncated(self) -> SnapshotError:
-        return SnapshotError(
-            f"{self.path}: truncated at byte {self.offset} while reading {self.section}"
-        )
+        return SnapshotError(f"{self.path}: truncated at byte {self.offset} while reading {self.section}")
 
     def next_byte(self) -> int:
         """The next byte that is not whitespace, without consuming it."""
         while True:
-            while self.pos < len(self.buf):
-                c = int(self.buf[self.pos])
-                if c not in (32, 10, 13, 9):
-                    return c
-                self.pos += 1
+            if self.pos < len(self.buf):
+                # a regex, not a Python loop: a file of whitespace must not take minutes
+                found = _NOT_WHITESPACE.search(self._block, self.pos, len(self.buf))
+                if found:
+                    self.pos = found.start()
+                    return int(self.buf[self.pos])
+                self.pos = len(self.buf)
             if not self.fill():
                 raise self.truncated()
 
@@ -257,10 +271,16 @@ class _Stream:
         return name.decode("utf-8", "replace")
 
     def read_uint_array(
-        self, out: np.ndarray, out8: np.ndarray, field_rows: np.ndarray, *, grow: bool = False
+        self,
+        out: np.ndarray,
+        out8: np.ndarray,
+        field_rows: np.ndarray,
+        *,
+        grow: bool = False,
+        names: list[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Parse a flat integer array into out/out8 (rows × records), as field_rows says.
-        Returns (out, out8, records)."""
+        """Parse a flat integer array into out/out8 (rows × records), as field_rows says;
+        names (of the fields) make errors clearer. Returns (out, out8, records)."""
         self.expect(b"[")
         field = record = value = 0
         in_number = False
@@ -285,10 +305,19 @@ class _Stream:
             if status == _BAD_CHAR:
                 raise self.error(f"unexpected character {chr(int(self.buf[pos]))!r}")
             if status == _OVERFLOW:
-                while self.pos < len(self.buf) and 48 <= int(self.buf[self.pos]) <= 57:
-                    value = value * 10 + int(self.buf[self.pos]) - 48
+                digits = str(value)
+                while (
+                    self.pos < len(self.buf)
+                    and 48 <= int(self.buf[self.pos]) <= 57
+                    and len(digits) <= _OVERFLOW_DIGITS_SHOWN
+                ):
+                    digits += chr(int(self.buf[self.pos]))
                     self.pos += 1
-                raise self.error(f"number {value} too large")
+                if len(digits) > _OVERFLOW_DIGITS_SHOWN:
+                    digits = digits[:_OVERFLOW_DIGITS_SHOWN] + "..."
+                if value <= UINT32_MAX and names is not None:  # a one-byte field
+                    raise self.error(f"number {digits} too large for {_shown(names[field])}")
+                raise self.error(f"number {digits} too large")
             if status == _FULL:
                 capacity = max(out.shape[1], out8.shape[1])
                 if not grow:
@@ -306,10 +335,11 @@ class _Stream:
         if c not in (ord("["), ord("{")):
             # a scalar: up to the next , or }
             start = self.pos
-            while self.pos < len(self.buf) and int(self.buf[self.pos]) not in (44, 125):
-                self.pos += 1
-            if self.pos >= len(self.buf):
+            found = _SCALAR_END.search(self._block, self.pos, len(self.buf))
+            if not found:
+                self.pos = len(self.buf)
                 raise self.error("scalar value crosses a chunk boundary")
+            self.pos = found.start()
             return bytes(self.buf[start : self.pos]) if keep else b""
         start = self.pos
         self.pos += 1
@@ -334,25 +364,82 @@ def _grown(matrix: np.ndarray, size: int) -> np.ndarray:
     return bigger
 
 
-def _field_index(
-    meta: dict[str, Any], key: str, required: tuple[str, ...], path: Path
-) -> list[str]:
+def _shown(text: str, most: int = 60) -> str:
+    """A name from the file, fit for a one-line message: quoted, escaped, cut short."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + "..."
+
+
+def _number(value: int) -> str:
+    digits = str(value)
+    return digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+
+
+def _json_type(value: object) -> str:
+    """The JSON type of a value from json.loads, for messages."""
+    kinds = {str: "string", int: "number", float: "floating-point number", bool: "boolean", list: "list"}
+    return kinds.get(type(value), "object" if isinstance(value, dict) else "null")
+
+
+def _field_index(meta: dict[str, Any], key: str, required: tuple[str, ...], path: Path) -> list[str]:
     fields = meta.get(key)
-    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+    if fields is None:
         raise SnapshotError(f"{path}: unsupported snapshot format: meta has no {key}")
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise SnapshotError(f"{path}: unsupported snapshot format: meta.{key} is not a list of field names")
     missing = [f for f in required if f not in fields]
     if missing:
-        raise SnapshotError(
-            f"{path}: unsupported snapshot format: {key} lacks {', '.join(missing)}"
-        )
+        raise SnapshotError(f"{path}: unsupported snapshot format: {key} lacks {', '.join(missing)}")
+    seen: set[str] = set()
+    for name in fields:
+        if name in seen:
+            raise SnapshotError(f"{path}: corrupt snapshot: {key} names {_shown(name)} twice")
+        seen.add(name)
     return list(fields)
 
 
 def _type_names(meta: dict[str, Any], key: str, path: Path) -> list[str]:
+    """meta[key][0]: the names of the type codes, a non-empty list of strings."""
     types = meta.get(key)
-    if not (isinstance(types, list) and types and isinstance(types[0], list)):
+    if types is None:
         raise SnapshotError(f"{path}: unsupported snapshot format: meta has no {key}")
-    return [str(t) for t in types[0]]
+    if not (isinstance(types, list) and types and isinstance(types[0], list)):
+        raise SnapshotError(f"{path}: unsupported snapshot format: meta.{key} does not start with a list of type names")
+    names = types[0]
+    if not names:
+        raise SnapshotError(f"{path}: corrupt snapshot: meta.{key} lists no types")
+    for code, name in enumerate(names):
+        if not isinstance(name, str):
+            raise SnapshotError(
+                f"{path}: corrupt snapshot: meta.{key} has a {_json_type(name)} as the name of type {code}"
+            )
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SnapshotError(f"{path}: corrupt snapshot: meta.{key} has an invalid name for type {code}") from None
+    return list(names)
+
+
+def _count(header: dict[str, Any], key: str, least: int, most: int, path: Path) -> int:
+    """header[key] as a whole number in least..most."""
+    value = header.get(key)
+    if value is None:
+        raise SnapshotError(f"{path}: unsupported snapshot format: no {key}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SnapshotError(f"{path}: corrupt snapshot: {key} is a {_json_type(value)}, not a whole number")
+    if value < least:
+        raise SnapshotError(f"{path}: corrupt snapshot: {key} is {_number(value)}, less than {least}")
+    if value > most:
+        raise SnapshotError(f"{path}: unsupported snapshot: {key} is {_number(value)}, more than the {most} supported")
+    return value
+
+
+def _file_size(handle: BinaryIO) -> int | None:
+    """The size of a regular file; None for pipes and the like (nothing to check against)."""
+    try:
+        info = os.fstat(handle.fileno())
+    except (OSError, AttributeError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _rows_for(
@@ -371,6 +458,10 @@ def _rows_for(
     return rows, where, where8
 
 
+def _nbytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
 def _read_header(stream: _Stream) -> dict[str, Any]:
     """Parse `{"snapshot": {...}` and leave the cursor after it."""
     head = stream.handle.read(64)
@@ -378,34 +469,40 @@ def _read_header(stream: _Stream) -> dict[str, Any]:
         raise SnapshotError(f"{stream.path}: empty file")
     if not re.match(rb'\s*\{\s*"snapshot"\s*:', bytes(head[:64])):
         raise SnapshotError(f"{stream.path}: not a V8 heap snapshot (no 'snapshot' header)")
-    # Re-read from the start, growing the window until the header object decodes.
+    # Re-read from the start, growing the window until the header object decodes. Bytes that
+    # are no UTF-8 decode to lone surrogates (surrogateescape), so offsets stay exact.
     decoder = json.JSONDecoder()
     window = 1 << 20
     while True:
         stream.handle.seek(0)
-        text = stream.handle.read(window).decode("utf-8", "replace")
+        text = stream.handle.read(window).decode("utf-8", "surrogateescape")
         match = re.match(r'\s*\{\s*"snapshot"\s*:\s*', text)
         assert match is not None
         try:
             header, end = decoder.raw_decode(text, match.end())
             break
+        except RecursionError:
+            raise SnapshotError(f"{stream.path}: the header is nested too deeply") from None
         except json.JSONDecodeError as exc:
             if len(text) < window:  # whole file read and still broken
                 if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated"):
-                    what, where = "truncated", len(text.encode("utf-8"))
+                    what, where = "truncated", _nbytes(text)
                 else:
-                    what, where = f"invalid JSON ({exc.msg})", len(text[: exc.pos].encode("utf-8"))
-                raise SnapshotError(
-                    f"{stream.path}: {what} at byte {where} while reading the header"
-                ) from exc
+                    what, where = f"invalid JSON ({exc.msg})", _nbytes(text[: exc.pos])
+                raise SnapshotError(f"{stream.path}: {what} at byte {where} while reading the header") from exc
             if window >= HEADER_MAX_BYTES:
-                raise SnapshotError(
-                    f"{stream.path}: snapshot header larger than {window} bytes"
-                ) from exc
+                raise SnapshotError(f"{stream.path}: snapshot header larger than {window} bytes") from exc
             window *= 4
+        except ValueError as exc:  # a number json will not convert (over 4300 digits)
+            reason = str(exc).split(":")[0]
+            raise SnapshotError(f"{stream.path}: invalid JSON in the header ({reason})") from exc
+    bad = re.search("[\udc80-\udcff]", text[:end])
+    if bad:
+        where = _nbytes(text[: bad.start()])
+        raise SnapshotError(f"{stream.path}: invalid UTF-8 at byte {where} in the header")
     if not isinstance(header, dict):
         raise SnapshotError(f"{stream.path}: snapshot header is not an object")
-    consumed = len(text[:end].encode("utf-8"))
+    consumed = _nbytes(text[:end])
     stream.handle.seek(consumed)
     stream.base, stream.pos, stream.buf = consumed, 0, np.zeros(0, dtype=np.uint8)
     return header
@@ -417,13 +514,56 @@ def load_snapshot(
     script_urls: dict[int, str] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> HeapSnapshot:
-    """Read a V8 .heapsnapshot file (Node 18/20/22) into numpy columns."""
+    """Read a V8 .heapsnapshot file (Node 18/20/22) into numpy columns.
+
+    The file is untrusted: whatever it holds, this returns a snapshot whose every index is in
+    range, or raises SnapshotError with one line."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:
             return _load(_Stream(path, handle, chunk_bytes), script_urls)
     except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise SnapshotError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except MemoryError:
+        raise SnapshotError(f"{path}: not enough memory to load this snapshot") from None
+
+
+def _section_name(key: str) -> str:
+    return key if key.isprintable() and len(key) <= 60 else _shown(key)
+
+
+def _read_records(
+    stream: _Stream,
+    what: str,
+    count: int,
+    rows: np.ndarray,
+    wide: int,
+    narrow: int,
+    file_size: int | None,
+    names: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `count` records of a nodes/edges array as (uint32 rows, uint8 rows).
+
+    Never allocates for more records than the file can hold: each number takes at least a
+    digit and a separator, so a count beyond that is a lie and we find out by reading."""
+    nfields = len(rows)
+    if file_size is None:  # a pipe: grow as the data comes
+        room, grow = min(count, 1 << 20), True
+    else:
+        room, grow = min(count, (file_size + 1) // (2 * nfields)), False
+    out, out8, found = stream.read_uint_array(
+        np.empty((wide, room), dtype=np.uint32),
+        np.empty((narrow, room), dtype=np.uint8),
+        rows,
+        grow=grow,
+        names=names,
+    )
+    if found != count:
+        note = "" if room == count or grow else f" (more than a {file_size}-byte file can hold)"
+        raise stream.error(f"found {found} {what}, header announced {count}{note}")
+    if out.shape[1] != found:
+        out, out8 = out[:, :found], out8[:, :found]
+    return out, out8
 
 
 def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
@@ -434,11 +574,15 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
         raise SnapshotError(f"{path}: unsupported snapshot format: no snapshot.meta")
     node_fields = _field_index(meta, "node_fields", _NODE_FIELDS_REQUIRED, path)
     edge_fields = _field_index(meta, "edge_fields", _EDGE_FIELDS_REQUIRED, path)
+    # locations are optional, but if meta describes them it must do so properly
+    loc_fields = (
+        _field_index(meta, "location_fields", _LOCATION_FIELDS_REQUIRED, path) if "location_fields" in meta else None
+    )
     node_types = _type_names(meta, "node_types", path)
     edge_types = _type_names(meta, "edge_types", path)
-    node_count, edge_count = header.get("node_count"), header.get("edge_count")
-    if not isinstance(node_count, int) or not isinstance(edge_count, int) or node_count < 1:
-        raise SnapshotError(f"{path}: unsupported snapshot format: no node_count/edge_count")
+    node_count = _count(header, "node_count", 1, MAX_NODES, path)  # node 0 is the root
+    edge_count = _count(header, "edge_count", 0, MAX_EDGES, path)
+    file_size = _file_size(stream.handle)
 
     node_rows, node_where, node_where8 = _rows_for(node_fields, _NODE_FIELDS_KEPT, _NARROW)
     edge_rows, edge_where, edge_where8 = _rows_for(edge_fields, _EDGE_FIELDS_REQUIRED, _NARROW)
@@ -451,25 +595,30 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
         key = stream.read_key()
         if key is None:
             break
-        stream.section = key
+        stream.section = _section_name(key)
         if key == "nodes":
-            nodes, nodes8, found = stream.read_uint_array(
-                np.empty((len(node_where), node_count), dtype=np.uint32),
-                np.empty((len(node_where8), node_count), dtype=np.uint8),
+            nodes, nodes8 = _read_records(
+                stream,
+                "nodes",
+                node_count,
                 node_rows,
+                len(node_where),
+                len(node_where8),
+                file_size,
+                node_fields,
             )
-            if found != node_count:
-                raise stream.error(f"found {found} nodes, header announced {node_count}")
         elif key == "edges":
-            edges, edges8, found = stream.read_uint_array(
-                np.empty((len(edge_where), edge_count), dtype=np.uint32),
-                np.empty((len(edge_where8), edge_count), dtype=np.uint8),
+            edges, edges8 = _read_records(
+                stream,
+                "edges",
+                edge_count,
                 edge_rows,
+                len(edge_where),
+                len(edge_where8),
+                file_size,
+                edge_fields,
             )
-            if found != edge_count:
-                raise stream.error(f"found {found} edges, header announced {edge_count}")
-        elif key == "locations" and isinstance(meta.get("location_fields"), list):
-            loc_fields = _field_index(meta, "location_fields", _LOCATION_FIELDS_REQUIRED, path)
+        elif key == "locations" and loc_fields is not None:
             loc_rows, _, _ = _rows_for(loc_fields, _LOCATION_FIELDS_REQUIRED)
             loc_matrix, _, loc_count = stream.read_uint_array(
                 np.zeros((4, 1024), dtype=np.uint32), no_bytes, loc_rows, grow=True
@@ -481,43 +630,48 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
             stream.skip_value()
     stream.section = "the end of the file"
     if nodes is None or edges is None or strings is None:
-        missing = [
-            k for k, v in (("nodes", nodes), ("edges", edges), ("strings", strings)) if v is None
-        ]
+        missing = [k for k, v in (("nodes", nodes), ("edges", edges), ("strings", strings)) if v is None]
         raise SnapshotError(f"{path}: not a complete heap snapshot: no {', '.join(missing)}")
+    assert nodes8 is not None and edges8 is not None
 
-    node_field_count = len(node_fields)
-    edge_to = edges[edge_where["to_node"]]
-    if edge_count and int(edge_to.max()) >= node_count * node_field_count:
-        raise SnapshotError(f"{path}: corrupt snapshot: an edge points past the last node")
-    edge_to //= node_field_count  # flat offset → node ordinal, in place
+    node_type = nodes8[node_where8["type"]]
+    node_name = nodes[node_where["name"]]
     edge_counts = nodes[node_where["edge_count"]]
-    first_edge = np.zeros(node_count + 1, dtype=np.int64)
-    np.cumsum(edge_counts, out=first_edge[1:])
-    if first_edge[-1] != edge_count:
-        raise SnapshotError(
-            f"{path}: corrupt snapshot: nodes own {first_edge[-1]} edges, header announced {edge_count}"
-        )
+    edge_type = edges8[edge_where8["type"]]
+    edge_name = edges[edge_where["name_or_index"]]
+    edge_to = edges[edge_where["to_node"]]
+    first_edge = _check_graph(
+        path,
+        node_type,
+        node_name,
+        edge_counts,
+        edge_type,
+        edge_name,
+        edge_to,
+        node_types,
+        edge_types,
+        len(strings),
+        len(node_fields),
+    )
+    loc_node = _check_locations(path, loc_matrix[0], node_count, len(node_fields))
+    edge_to //= np.uint32(len(node_fields))  # flat offset → node ordinal, in place (checked)
     locations = Locations(
-        node=loc_matrix[0] // node_field_count,
+        node=loc_node,
         script_id=loc_matrix[1],
         line=loc_matrix[2],
         column=loc_matrix[3],
     )
-    assert nodes8 is not None and edges8 is not None
     return HeapSnapshot(
         path=str(path),
-        node_type=nodes8[node_where8["type"]],
-        node_name=nodes[node_where["name"]],
+        node_type=node_type,
+        node_name=node_name,
         node_id=nodes[node_where["id"]],
         node_self_size=nodes[node_where["self_size"]],
         node_edge_count=edge_counts,
-        node_detachedness=nodes8[node_where8["detachedness"]]
-        if "detachedness" in node_where8
-        else None,
+        node_detachedness=nodes8[node_where8["detachedness"]] if "detachedness" in node_where8 else None,
         first_edge=first_edge,
-        edge_type=edges8[edge_where8["type"]],
-        edge_name_or_index=edges[edge_where["name_or_index"]],
+        edge_type=edge_type,
+        edge_name_or_index=edge_name,
         edge_to=edge_to,
         strings=strings,
         node_type_names=node_types,
@@ -525,6 +679,113 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
         locations=locations,
         script_urls=dict(script_urls) if script_urls else {},
     )
+
+
+def _first(mask: np.ndarray) -> int:
+    """Index of the first True (the caller knows there is one)."""
+    return int(np.argmax(mask))
+
+
+def _check_graph(
+    path: Path,
+    node_type: np.ndarray,
+    node_name: np.ndarray,
+    edge_counts: np.ndarray,
+    edge_type: np.ndarray,
+    edge_name: np.ndarray,
+    edge_to: np.ndarray,
+    node_types: list[str],
+    edge_types: list[str],
+    n_strings: int,
+    node_fields: int,
+) -> np.ndarray:
+    """Check every index the engine's kernels follow; return first_edge (node_count + 1).
+
+    Each column costs one max() when it is fine; the offending entry is searched for only
+    when there is one. edge_to still holds the file's flat offsets."""
+    node_count, edge_count = len(node_type), len(edge_to)
+    bad = f"{path}: corrupt snapshot:"
+    # the edges the nodes own are the edges the file holds
+    first_edge = np.zeros(node_count + 1, dtype=np.int64)
+    np.cumsum(edge_counts, out=first_edge[1:])
+    if first_edge[-1] != edge_count:
+        raise SnapshotError(f"{bad} nodes own {first_edge[-1]} edges, header announced {edge_count}")
+    if int(node_type.max()) >= len(node_types):
+        i = _first(node_type >= len(node_types))
+        raise SnapshotError(f"{bad} node {i} has type code {node_type[i]} but there are {len(node_types)} node types")
+    if int(node_name.max()) >= n_strings:
+        i = _first(node_name >= n_strings)
+        raise SnapshotError(
+            f"{bad} node {i} has name index {node_name[i]} but the string table has {n_strings} strings"
+        )
+    if edge_count == 0:
+        return first_edge
+
+    def edge_at(e: int) -> str:
+        owner = int(np.searchsorted(first_edge, e, side="right")) - 1
+        return f"edge {e} (of node {owner})"
+
+    if int(edge_type.max()) >= len(edge_types):
+        e = _first(edge_type >= len(edge_types))
+        raise SnapshotError(
+            f"{bad} {edge_at(e)} has type code {edge_type[e]} but there are {len(edge_types)} edge types"
+        )
+    if int(edge_name.max()) >= n_strings:
+        # only edges of string-named types must point into the string table
+        named = np.ones(256, dtype=bool)
+        for code, name in enumerate(edge_types[:256]):
+            named[code] = name not in _INDEXED_EDGE_TYPES
+        wrong = named[edge_type] & (edge_name >= n_strings)
+        if wrong.any():
+            e = _first(wrong)
+            raise SnapshotError(
+                f"{bad} {edge_at(e)} of type {_shown(edge_types[edge_type[e]])} has name index "
+                f"{edge_name[e]} but the string table has {n_strings} strings"
+            )
+    end = node_count * node_fields
+    if int(edge_to.max()) >= end:
+        e = _first(edge_to >= end)
+        raise SnapshotError(
+            f"{bad} an edge points past the last node: {edge_at(e)} has to_node "
+            f"{edge_to[e]}, but {node_count} nodes of {node_fields} fields end at {end}"
+        )
+    # a multiple of the field count: divide, multiply back, compare (SIMD division by a
+    # scalar is much faster than numpy's remainder)
+    back = edge_to // np.uint32(node_fields)
+    back *= np.uint32(node_fields)
+    if not np.array_equal(back, edge_to):
+        e = _first(back != edge_to)
+        raise SnapshotError(
+            f"{bad} {edge_at(e)} has to_node {edge_to[e]}, which is not a multiple of the {node_fields} node fields"
+        )
+    # V8 never points an edge at its synthetic root, and graph._bfs relies on it: a root
+    # reached again from the user roots is queued twice and overruns the queue
+    if int(edge_to.min()) == 0:
+        e = _first(edge_to == 0)
+        raise SnapshotError(f"{bad} {edge_at(e)} points at the root (node 0), which nothing retains")
+    return first_edge
+
+
+def _check_locations(path: Path, object_index: np.ndarray, node_count: int, node_fields: int) -> np.ndarray:
+    """Location object_index values (flat node offsets) → node ordinals, checked."""
+    if len(object_index) == 0:
+        return object_index.copy()
+    end = node_count * node_fields
+    if int(object_index.max()) >= end:
+        j = _first(object_index >= end)
+        raise SnapshotError(
+            f"{path}: corrupt snapshot: location {j} has object_index {object_index[j]}, "
+            f"but {node_count} nodes of {node_fields} fields end at {end}"
+        )
+    off = object_index % np.uint32(node_fields)
+    if off.any():
+        j = _first(off != 0)
+        raise SnapshotError(
+            f"{path}: corrupt snapshot: location {j} has object_index {object_index[j]}, "
+            f"which is not a multiple of the {node_fields} node fields"
+        )
+    result: np.ndarray = object_index // np.uint32(node_fields)
+    return result
 
 
 def _string_table(stream: _Stream, raw: bytes) -> StringTable:
@@ -543,11 +804,10 @@ def _string_table(stream: _Stream, raw: bytes) -> StringTable:
     special: dict[int, str] = {}
     try:
         for i in np.flatnonzero(flags).tolist():
-            piece = raw[int(start[i]) : int(end[i])]
-            if b"\\" in piece:
-                special[i] = json.loads(b'"' + piece + b'"', strict=False)
-            else:
-                special[i] = piece.decode("utf-8", "surrogatepass")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # decode the bytes first: json.loads(bytes) guesses the encoding from the first
+            # bytes, which a crafted string could make UTF-16
+            text = raw[int(start[i]) : int(end[i])].decode("utf-8", "surrogatepass")
+            special[i] = json.loads('"' + text + '"', strict=False) if "\\" in text else text
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise stream.error(f"invalid strings table ({exc})") from exc
     return StringTable(raw, start, end, special)
