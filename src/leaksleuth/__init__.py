@@ -6,45 +6,103 @@
     print(m.verdict, m.bytes_per_request, m.ci95)
 """
 
+import importlib as _importlib
 import importlib.metadata as _metadata
+import typing as _typing
 
-from leaksleuth.api import (
-    find_culprits,
-    hunt,
-    hunt_async,
-    load_snapshot,
-    measure,
-    measure_async,
-    snapshot,
-    snapshot_async,
-    watch,
-    watch_async,
-)
-from leaksleuth.errors import (
-    HeadroomError,
-    InspectorError,
-    LeakSleuthError,
-    SnapshotError,
-    TargetError,
-    TargetExited,
-    UsageError,
-)
-from leaksleuth.heap.snapshot import HeapSnapshot
-from leaksleuth.model import (
-    Culprit,
-    Evidence,
-    HuntResult,
-    Interval,
-    LoadStats,
-    Measurement,
-    ProcessMeasurement,
-    Progress,
-    Reading,
-    SourceLocation,
-    Verdict,
-    WatchPoint,
-)
-from leaksleuth.options import Attach, HuntSpec, Launch, LoadSpec, ProtocolSpec, WatchSpec
+if _typing.TYPE_CHECKING:  # the names, for type checkers; at run time they load on first use
+    from leaksleuth.api import (
+        find_culprits,
+        hunt,
+        hunt_async,
+        load_snapshot,
+        measure,
+        measure_async,
+        snapshot,
+        snapshot_async,
+        watch,
+        watch_async,
+    )
+    from leaksleuth.errors import (
+        HeadroomError,
+        InspectorError,
+        LeakSleuthError,
+        SnapshotError,
+        TargetError,
+        TargetExited,
+        UsageError,
+    )
+    from leaksleuth.heap.snapshot import HeapSnapshot
+    from leaksleuth.model import (
+        Culprit,
+        Evidence,
+        HuntResult,
+        Interval,
+        LoadStats,
+        Measurement,
+        ProcessMeasurement,
+        Progress,
+        Reading,
+        SourceLocation,
+        Verdict,
+        WatchPoint,
+    )
+    from leaksleuth.options import Attach, HuntSpec, Launch, LoadSpec, ProtocolSpec, WatchSpec
+
+# `import leaksleuth.heap` must not load the live side (aiohttp, websockets…): the public names
+# are imported on first use (PEP 562)
+_WHERE = {
+    "Attach": "leaksleuth.options",
+    "Culprit": "leaksleuth.model",
+    "Evidence": "leaksleuth.model",
+    "HeadroomError": "leaksleuth.errors",
+    "HeapSnapshot": "leaksleuth.heap.snapshot",
+    "HuntResult": "leaksleuth.model",
+    "HuntSpec": "leaksleuth.options",
+    "InspectorError": "leaksleuth.errors",
+    "Interval": "leaksleuth.model",
+    "Launch": "leaksleuth.options",
+    "LeakSleuthError": "leaksleuth.errors",
+    "LoadSpec": "leaksleuth.options",
+    "LoadStats": "leaksleuth.model",
+    "Measurement": "leaksleuth.model",
+    "ProcessMeasurement": "leaksleuth.model",
+    "Progress": "leaksleuth.model",
+    "ProtocolSpec": "leaksleuth.options",
+    "Reading": "leaksleuth.model",
+    "SnapshotError": "leaksleuth.errors",
+    "SourceLocation": "leaksleuth.model",
+    "TargetError": "leaksleuth.errors",
+    "TargetExited": "leaksleuth.errors",
+    "UsageError": "leaksleuth.errors",
+    "Verdict": "leaksleuth.model",
+    "WatchPoint": "leaksleuth.model",
+    "WatchSpec": "leaksleuth.options",
+    "find_culprits": "leaksleuth.api",
+    "hunt": "leaksleuth.api",
+    "hunt_async": "leaksleuth.api",
+    "load_snapshot": "leaksleuth.api",
+    "measure": "leaksleuth.api",
+    "measure_async": "leaksleuth.api",
+    "snapshot": "leaksleuth.api",
+    "snapshot_async": "leaksleuth.api",
+    "watch": "leaksleuth.api",
+    "watch_async": "leaksleuth.api",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'leaksleuth' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 try:
     __version__ = _metadata.version("leaksleuth")
