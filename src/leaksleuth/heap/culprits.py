@@ -8,22 +8,23 @@ sentences are written by `leaksleuth.report`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from leaksleuth.heap.graph import retainers
 from leaksleuth.heap.growth import (
     GrowthGroup,
-    SnapshotGrowth,
     baseline_ids,
     counted_groups_from_series,
     groups_from_series,
+    growth_series,
     sidecar_script_urls,
-    snapshot_growth,
 )
 from leaksleuth.heap.jsrules import edge_variable, module_file, node_label, property_target
 from leaksleuth.heap.locations import location_of
-from leaksleuth.heap.parse import load_snapshot
+from leaksleuth.heap.parse import load_node_ids, load_snapshot
 from leaksleuth.heap.paths import RetainerPath, path_steps, tree_path
 from leaksleuth.heap.snapshot import HeapSnapshot
 from leaksleuth.model import (
@@ -157,6 +158,7 @@ def explain(group: GrowthGroup, project: Path | None = None) -> Culprit:
         location=location,
         evidence=evidence,
         owner=f"{owner_class} @{group.owner_id}" if owner >= 0 else f"(each {group.principal_class})",
+        bytes_by_snapshot=[int(b) for b in group.bytes_by_snapshot],
     )
 
 
@@ -187,15 +189,18 @@ def _mutation_pattern(var: str) -> re.Pattern[str]:
     return re.compile(rf"\b{re.escape(var)}\s*(\.(set|add|push|unshift)\s*\(|\[[^\]]+\]\s*=[^=])")
 
 
-def _snapshots(sources: Sequence[SnapshotSource]) -> Iterator[HeapSnapshot]:
-    """Each snapshot in turn; files are parsed one at a time (with the script map leaksleuth
-    writes beside the ones it captures), so only one is held at once."""
-    for source in sources:
-        if isinstance(source, HeapSnapshot):
-            yield source
-        else:
-            path = Path(source)
-            yield load_snapshot(path, script_urls=sidecar_script_urls(path))
+def _ids(source: SnapshotSource) -> np.ndarray:
+    """The sorted node ids of an earlier snapshot (of a file: its nodes array alone)."""
+    if isinstance(source, HeapSnapshot):
+        return baseline_ids(source)
+    return load_node_ids(Path(source))
+
+
+def _graph(source: SnapshotSource) -> HeapSnapshot:
+    if isinstance(source, HeapSnapshot):
+        return source
+    path = Path(source)
+    return load_snapshot(path, script_urls=sidecar_script_urls(path))
 
 
 def find_culprits(
@@ -208,16 +213,10 @@ def find_culprits(
     if len(snapshots) < 3:
         raise ValueError("need at least three snapshots, each with its request count")
     counts = [float(r) for r in requests]
-    series: list[SnapshotGrowth] = []
-    ids = None
-    last: HeapSnapshot | None = None
-    for snap in _snapshots(snapshots):
-        if ids is None:
-            ids = baseline_ids(snap)
-            continue
-        series.append(snapshot_growth(ids, snap))
-        last = snap
-    assert last is not None
+    # one graph, the last; the earlier snapshots give their ids (see growth_series)
+    earlier = [_ids(s) for s in snapshots[:-1]]
+    last = _graph(snapshots[-1])
+    series = growth_series(earlier[0], earlier[1:], last)
     culprits = [explain(g, project) for g in groups_from_series(series, last, counts)]
     for g in counted_groups_from_series(series, last, counts):
         timer = explain(g, project)
@@ -242,6 +241,8 @@ def merge(per_process: dict[int, list[Culprit]]) -> list[Culprit]:
                 m.bytes_per_request += c.bytes_per_request
                 m.objects_per_request += c.objects_per_request
                 m.processes.append(pid)
+                if len(m.bytes_by_snapshot) == len(c.bytes_by_snapshot):
+                    m.bytes_by_snapshot = [a + b for a, b in zip(m.bytes_by_snapshot, c.bytes_by_snapshot)]
             else:
                 c.processes = [pid]
                 merged[key] = c

@@ -176,16 +176,32 @@ def new_nodes(baseline: Baseline, later: HeapSnapshot) -> np.ndarray:
     ids = baseline if isinstance(baseline, np.ndarray) else baseline_ids(baseline)
     if len(ids) == 0:
         return np.ones(later.node_count, dtype=bool)
-    at = np.searchsorted(ids, later.node_id)
-    known = ids[np.minimum(at, len(ids) - 1)] == later.node_id
+    # V8's ids are dense small numbers (plus a few huge ones): look those up in a table of one
+    # byte per id, far faster than a binary search, and binary-search only the huge rest
+    cutoff = min(int(ids[-1]), 16 * len(ids) + (1 << 20))
+    table = np.zeros(cutoff + 1, dtype=bool)
+    small = ids[ids <= cutoff]
+    table[small] = True
+    big = ids[len(small):]
+    later_ids = later.node_id
+    inside = later_ids <= cutoff
+    known = np.zeros(later.node_count, dtype=bool)
+    known[inside] = table[later_ids[inside]]
+    outside = np.flatnonzero(~inside)
+    if len(outside) and len(big):
+        at = np.minimum(np.searchsorted(big, later_ids[outside]), len(big) - 1)
+        known[outside] = big[at] == later_ids[outside]
     result: np.ndarray = ~known
     return result
 
 
-def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrowth]:
-    """New bytes per owner id in `later` relative to `baseline`."""
+def owner_growth(
+    baseline: Baseline, later: HeapSnapshot, charges: list[np.ndarray] | None = None, fresh: np.ndarray | None = None
+) -> dict[int, OwnerGrowth]:
+    """New bytes per owner id in `later` relative to `baseline`. With `charges`, also hands
+    back (owner ordinal per node, charged mask) for `growth_series`."""
     parent, order, count = shortest_path_tree(later)
-    is_new = new_nodes(baseline, later).astype(np.uint8)
+    is_new = (new_nodes(baseline, later) if fresh is None else fresh).astype(np.uint8)
     system = _system_names(later)
     keys = later.class_keys()
     n_keys = len(later.strings) + len(later.node_type_names)
@@ -199,6 +215,8 @@ def owner_growth(baseline: Baseline, later: HeapSnapshot) -> dict[int, OwnerGrow
     # V8's own caches (compiled code, deopt data, object shapes) grow for thousands of requests
     # in a clean app; `measure` reports code space apart, and they are nobody's leak here
     charged = (is_new == 1) & (anchor >= 0) & ~_type_mask(later, V8_INTERNAL_TYPES)
+    if charges is not None:
+        charges.extend((anchor, charged))
     owners = anchor[charged]
     sizes = later.node_self_size[charged].astype(np.int64)
     uniq, inverse = np.unique(owners, return_inverse=True)
@@ -281,6 +299,50 @@ def snapshot_growth(baseline: Baseline, snap: HeapSnapshot) -> SnapshotGrowth:
         timer_bytes={k: int(snap.node_self_size[np.asarray(v, dtype=np.int64)].sum()) for k, v in members.items()},
         timer_members=members,
     )
+
+
+def growth_series(baseline: np.ndarray, middle: list[np.ndarray], last: HeapSnapshot) -> list[SnapshotGrowth]:
+    """The growth at every later snapshot, from the last one's graph alone.
+
+    A leak's objects are still there at the end, so the growth at an earlier snapshot is what
+    the last one charges to each owner among the objects that already existed then (their ids
+    were in that snapshot). Earlier snapshots are read for their ids only: one graph is built,
+    not one per snapshot. `baseline` and each of `middle` are sorted id arrays."""
+    charges: list[np.ndarray] = []
+    fresh = new_nodes(baseline, last)
+    members = timer_members(baseline, last, fresh)
+    final = SnapshotGrowth(
+        owners=owner_growth(baseline, last, charges, fresh),
+        timer_counts={k: len(v) for k, v in members.items()},
+        timer_bytes={k: int(last.node_self_size[np.asarray(v, dtype=np.int64)].sum()) for k, v in members.items()},
+        timer_members=members,
+    )
+    anchor, charged = charges
+    sizes = last.node_self_size.astype(np.int64)
+    series: list[SnapshotGrowth] = []
+    for ids in middle:
+        existed = ~new_nodes(ids, last)
+        mask = charged & existed
+        uniq, inverse = np.unique(anchor[mask], return_inverse=True)
+        new_bytes = np.bincount(inverse, weights=sizes[mask]).astype(np.int64)
+        new_objects = np.bincount(inverse)
+        owners: dict[int, OwnerGrowth] = {}
+        empty = np.zeros(0, dtype=np.int64)
+        for k, owner in enumerate(uniq.tolist()):
+            if owner == ROOT:
+                continue
+            oid = int(last.node_id[owner])
+            owners[oid] = OwnerGrowth(owner, oid, int(new_bytes[k]), int(new_objects[k]), empty, empty.astype(bool),
+                                      empty, empty)
+        kept = {site: [m for m, e in zip(v, existed[np.asarray(v, dtype=np.int64)].tolist()) if e]
+                for site, v in members.items()}
+        series.append(SnapshotGrowth(
+            owners=owners,
+            timer_counts={k: len(v) for k, v in kept.items()},
+            timer_bytes={k: int(sizes[np.asarray(v, dtype=np.int64)].sum()) for k, v in kept.items()},
+            timer_members={},
+        ))
+    return [*series, final]
 
 
 def _spans(requests: list[float], snapshots: int | None = None) -> np.ndarray:
@@ -366,10 +428,10 @@ def _callback_sites(snap: HeapSnapshot, timers: np.ndarray) -> list[tuple[int, i
     return sites
 
 
-def timer_members(baseline: Baseline, snap: HeapSnapshot) -> dict[TimerSite, list[int]]:
+def timer_members(baseline: Baseline, snap: HeapSnapshot, fresh: np.ndarray | None = None) -> dict[TimerSite, list[int]]:
     """New, reachable timers of `snap` by class name and callback position (string indices
     differ between snapshots; script ids and positions do not, within one process)."""
-    is_new = new_nodes(baseline, snap)
+    is_new = new_nodes(baseline, snap) if fresh is None else fresh
     reached = shortest_path_tree(snap)[0] >= 0
     by_site: dict[TimerSite, list[int]] = {}
     for name in COUNTED_CLASSES:

@@ -528,6 +528,42 @@ def load_snapshot(
         raise SnapshotError(f"{path}: not enough memory to load this snapshot") from None
 
 
+def load_node_ids(path: str | os.PathLike[str], *, chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
+    """The sorted node ids of a snapshot, read from its `nodes` array alone (the edges and the
+    strings are never scanned): all the growth analysis needs of an earlier snapshot."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            return _load_ids(_Stream(path, handle, chunk_bytes))
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except MemoryError:
+        raise SnapshotError(f"{path}: not enough memory to load this snapshot") from None
+
+
+def _load_ids(stream: _Stream) -> np.ndarray:
+    path = stream.path
+    header = _read_header(stream)
+    meta = header.get("meta")
+    if not isinstance(meta, dict):
+        raise SnapshotError(f"{path}: unsupported snapshot format: no snapshot.meta")
+    node_fields = _field_index(meta, "node_fields", _NODE_FIELDS_REQUIRED, path)
+    node_count = _count(header, "node_count", 1, MAX_NODES, path)
+    rows, where, _ = _rows_for(node_fields, ("id",), ())
+    while True:
+        stream.section = "the top-level object"
+        key = stream.read_key()
+        if key is None:
+            break
+        stream.section = _section_name(key)
+        if key == "nodes":
+            nodes, _ = _read_records(stream, "nodes", node_count, rows, len(where), 0, _file_size(stream.handle), node_fields)
+            ids: np.ndarray = np.sort(nodes[where["id"]])
+            return ids
+        stream.skip_value()
+    raise SnapshotError(f"{path}: not a complete heap snapshot: no nodes")
+
+
 def _section_name(key: str) -> str:
     return key if key.isprintable() and len(key) <= 60 else _shown(key)
 
@@ -654,7 +690,6 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
         len(node_fields),
     )
     loc_node = _check_locations(path, loc_matrix[0], node_count, len(node_fields))
-    edge_to //= np.uint32(len(node_fields))  # flat offset → node ordinal, in place (checked)
     locations = Locations(
         node=loc_node,
         script_id=loc_matrix[1],
@@ -681,6 +716,26 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
     )
 
 
+_PAST_END, _NOT_A_NODE, _TO_ROOT = 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def _to_ordinals(edge_to, fields, end):  # type: ignore[no-untyped-def]
+    """Flat node offsets → node ordinals in place; (index, problem) of the first bad one, or
+    (-1, 0)."""
+    for e in range(edge_to.shape[0]):
+        v = edge_to[e]
+        if v >= end:
+            return e, _PAST_END
+        q = v // fields
+        if q * fields != v:
+            return e, _NOT_A_NODE
+        if q == 0:
+            return e, _TO_ROOT
+        edge_to[e] = q
+    return -1, 0
+
+
 def _first(mask: np.ndarray) -> int:
     """Index of the first True (the caller knows there is one)."""
     return int(np.argmax(mask))
@@ -702,12 +757,12 @@ def _check_graph(
     """Check every index the engine's kernels follow; return first_edge (node_count + 1).
 
     Each column costs one max() when it is fine; the offending entry is searched for only
-    when there is one. edge_to still holds the file's flat offsets."""
+    when there is one. edge_to comes with the file's flat offsets and leaves as node ordinals."""
     node_count, edge_count = len(node_type), len(edge_to)
     bad = f"{path}: corrupt snapshot:"
     # the edges the nodes own are the edges the file holds
     first_edge = np.zeros(node_count + 1, dtype=np.int64)
-    np.cumsum(edge_counts, out=first_edge[1:])
+    np.cumsum(edge_counts, dtype=np.int64, out=first_edge[1:])
     if first_edge[-1] != edge_count:
         raise SnapshotError(f"{bad} nodes own {first_edge[-1]} edges, header announced {edge_count}")
     if int(node_type.max()) >= len(node_types):
@@ -743,25 +798,20 @@ def _check_graph(
                 f"{edge_name[e]} but the string table has {n_strings} strings"
             )
     end = node_count * node_fields
-    if int(edge_to.max()) >= end:
-        e = _first(edge_to >= end)
+    # one pass, no temporary: each to_node is checked (in range, a whole node, not the root:
+    # V8 never points an edge at its synthetic root, and graph._bfs relies on it) and turned
+    # into a node ordinal in place; entries before a bad one are already converted
+    e, problem = _to_ordinals(edge_to, np.uint32(node_fields), end)
+    if problem == _PAST_END:
         raise SnapshotError(
             f"{bad} an edge points past the last node: {edge_at(e)} has to_node "
             f"{edge_to[e]}, but {node_count} nodes of {node_fields} fields end at {end}"
         )
-    # a multiple of the field count: divide, multiply back, compare (SIMD division by a
-    # scalar is much faster than numpy's remainder)
-    back = edge_to // np.uint32(node_fields)
-    back *= np.uint32(node_fields)
-    if not np.array_equal(back, edge_to):
-        e = _first(back != edge_to)
+    if problem == _NOT_A_NODE:
         raise SnapshotError(
             f"{bad} {edge_at(e)} has to_node {edge_to[e]}, which is not a multiple of the {node_fields} node fields"
         )
-    # V8 never points an edge at its synthetic root, and graph._bfs relies on it: a root
-    # reached again from the user roots is queued twice and overruns the queue
-    if int(edge_to.min()) == 0:
-        e = _first(edge_to == 0)
+    if problem == _TO_ROOT:
         raise SnapshotError(f"{bad} {edge_at(e)} points at the root (node 0), which nothing retains")
     return first_edge
 
