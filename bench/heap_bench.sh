@@ -13,6 +13,9 @@
 #                        memlab.js`; by default the shipped bin is used, whose shebang
 #                        pins --max-old-space-size=4096 (NODE_OPTIONS cannot raise it)
 #   PYTHON=.venv/bin/python
+#   SERIES="4800000"     three-snapshot series to generate (heap nodes of the base; 4.8 M makes
+#                        3 × ~450 MB) with bench/gen_series.js: a process leaking between snapshots
+#   SERIES_TOOLS="leaksleuth-3 memlab-find-leaks-3"   growth analysis of s0 s1 s2 by each tool
 #
 # What it does, on a fresh clone:
 #   a) writes bench/out/heap-<N>mb.heapsnapshot with bench/gen_snapshot.js if absent
@@ -35,6 +38,8 @@ TOOL_TIMEOUT="${TOOL_TIMEOUT:-1800}"
 REPEAT="${REPEAT:-1}"
 MEMLAB_HEAP_MB="${MEMLAB_HEAP_MB:-}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+SERIES="${SERIES-4800000}"
+SERIES_TOOLS="${SERIES_TOOLS:-leaksleuth-3 memlab-find-leaks-3}"
 OUT="$HERE/out"
 LOGS="$OUT/logs"
 MEMLAB_DIR="$HERE/.memlab"
@@ -66,6 +71,15 @@ for mb in $SIZES; do
     say "generating $f (~$mb MB)"
     node "$HERE/gen_snapshot.js" --mb "$mb" --seed 1 --out "$f.tmp" >"$LOGS/gen-${mb}mb.log" 2>&1 \
       && mv "$f.tmp" "$f" || { say "generation failed: $(tail -n 3 "$LOGS/gen-${mb}mb.log")"; exit 1; }
+  fi
+done
+
+for nodes in $SERIES; do
+  d="$OUT/series-$nodes"
+  if [ ! -s "$d/s2.heapsnapshot" ]; then
+    say "generating the series $d (3 snapshots, ~$nodes base nodes)"
+    node --max-old-space-size=8000 "$HERE/gen_series.js" --nodes "$nodes" --out "$d" >"$LOGS/gen-series-$nodes.log" 2>&1 \
+      || { say "series generation failed: $(tail -n 3 "$LOGS/gen-series-$nodes.log")"; exit 1; }
   fi
 done
 
@@ -103,6 +117,10 @@ tool_cmd() {  # tool file workdir -> command words on stdout, one per line
     leaksleuth) printf '%s\n' "$PYTHON" "$HERE/leaksleuth_heap.py" "$f" --top 10 ;;
     memlab-object-size) memlab_cmd; printf '%s\n' analyze object-size --snapshot "$f" --work-dir "$wd" ;;
     memlab-find-leaks) memlab_cmd; printf '%s\n' find-leaks --baseline "$f" --target "$f" --final "$f" --work-dir "$wd" ;;
+    leaksleuth-3) printf '%s\n' "$PYTHON" -m leaksleuth.cli analyze "$f/s0.heapsnapshot" "$f/s1.heapsnapshot" \
+      "$f/s2.heapsnapshot" --requests 0,300,600 ;;
+    memlab-find-leaks-3) memlab_cmd; printf '%s\n' find-leaks --baseline "$f/s0.heapsnapshot" \
+      --target "$f/s1.heapsnapshot" --final "$f/s2.heapsnapshot" --trace-all-objects --work-dir "$wd" ;;
     *) return 1 ;;
   esac
 }
@@ -120,18 +138,16 @@ reason() {
 RESULTS="$OUT/results.tsv"
 printf 'file\tsize_mb\ttool\twall_s\tpeak_rss_mb\tmb_per_s\tstatus\n' >"$RESULTS"
 
-for mb in $SIZES; do
-  f="$OUT/heap-${mb}mb.heapsnapshot"
-  size_b=$(stat -c %s "$f")
-  size_mb=$(awk -v b="$size_b" 'BEGIN{printf "%.1f", b/1048576}')
-  for tool in $TOOLS; do
-    wd="$OUT/memlab-work/$tool-${mb}mb"
+# one row: run_row TOOL FILE-OR-FOLDER LABEL SIZE_MB
+run_row() {
+  local tool=$1 f=$2 label=$3 size_mb=$4 wd best peak status r log tv t0 t1 rc wall rss mbps
+    wd="$OUT/memlab-work/$tool-$label"
     mapfile -t cmd < <(tool_cmd "$tool" "$f" "$wd")
-    [ ${#cmd[@]} -gt 0 ] || { say "unknown tool $tool"; continue; }
+    [ ${#cmd[@]} -gt 0 ] || { say "unknown tool $tool"; return; }
     best=""; peak=0; status=ok
     for ((r = 1; r <= REPEAT; r++)); do
       rm -rf "$wd"; mkdir -p "$wd"
-      log="$LOGS/$tool-${mb}mb.log"; tv="$LOGS/$tool-${mb}mb.time"
+      log="$LOGS/$tool-$label.log"; tv="$LOGS/$tool-$label.time"
       say "$tool on $(basename "$f") ($size_mb MB), run $r/$REPEAT"
       t0=$(date +%s%N)
       /usr/bin/time -v -o "$tv" timeout "$TOOL_TIMEOUT" "${cmd[@]}" >"$log" 2>&1
@@ -142,6 +158,8 @@ for mb in $SIZES; do
       rss=$(awk -F': ' '/Maximum resident set size/{printf "%.0f", $2/1024}' "$tv")
       # memlab can print a fatal error and still exit 0: count its error lines as failure
       if [ $rc = 0 ] && [[ $tool == memlab* ]] && grep -q -E 'FATAL ERROR|heap out of memory|^Error:' "$log"; then rc=1; fi
+      # `analyze s0 s1 s2` exits 1 when it finds a culprit: here that is success
+      if [ $rc = 1 ] && [ "$tool" = leaksleuth-3 ] && grep -q '^#1 ' "$log"; then rc=0; fi
       rm -rf "$wd"
       if [ $rc != 0 ]; then
         status="failed: $(reason "$log" $rc)"; best=$wall; peak=${rss:-0}; break
@@ -155,12 +173,23 @@ for mb in $SIZES; do
       mbps=-
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$f")" "$size_mb" "$tool" "$best" "$peak" "$mbps" "$status" >>"$RESULTS"
-  done
+}
+
+for mb in $SIZES; do
+  f="$OUT/heap-${mb}mb.heapsnapshot"
+  size_mb=$(awk -v b="$(stat -c %s "$f")" 'BEGIN{printf "%.1f", b/1048576}')
+  for tool in $TOOLS; do run_row "$tool" "$f" "${mb}mb" "$size_mb"; done
+done
+for nodes in $SERIES; do
+  d="$OUT/series-$nodes"
+  # the three files together
+  size_mb=$(stat -c %s "$d"/s[012].heapsnapshot | awk '{t += $1} END{printf "%.1f", t/1048576}')
+  for tool in $SERIES_TOOLS; do run_row "$tool" "$d" "series-$nodes" "$size_mb"; done
 done
 
 # ---- d) table ----------------------------------------------------------------------
 echo
-awk -F'\t' 'NR==1{printf "%-9s %-20s %9s %12s %8s  %s\n", "size MB", "tool", "wall s", "peak RSS MB", "MB/s", "status"; next}
-            {printf "%-9s %-20s %9s %12s %8s  %s\n", $2, $3, $4, $5, $6, $7}' "$RESULTS"
+awk -F'\t' 'NR==1{printf "%-24s %-9s %-20s %9s %12s %8s  %s\n", "file(s)", "size MB", "tool", "wall s", "peak RSS MB", "MB/s", "status"; next}
+            {printf "%-24s %-9s %-20s %9s %12s %8s  %s\n", $1, $2, $3, $4, $5, $6, $7}' "$RESULTS"
 echo
 say "results in $RESULTS, logs in $LOGS"
