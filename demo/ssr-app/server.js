@@ -6,6 +6,7 @@ const express = require('express');
 const { parseLeaks, describe } = require('./src/leaks');
 const { render } = require('./src/app');
 const { statsMiddleware } = require('./src/middleware/stats');
+const { mountRoutes } = require('./src/routes');
 
 function createServer(leaks) {
   if (!leaks || typeof leaks === 'string') leaks = parseLeaks(leaks === undefined ? process.env.LEAKS : leaks);
@@ -13,6 +14,7 @@ function createServer(leaks) {
   app.disable('x-powered-by');
   app.set('etag', false);
   if (leaks.stats) app.use(statsMiddleware);
+  mountRoutes(app, leaks); // /api/health, /search, POST /api/cart, POST /login, /account (src/routes.js)
   app.get('*', (req, res, next) => {
     render(req.originalUrl, leaks).then((html) => {
       res.set('Content-Type', 'text/html; charset=utf-8');

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from leaksleuth.errors import UsageError
+from leaksleuth.flows.fleet import fleet_report
 from leaksleuth.flows.hunt import hunt_target
 from leaksleuth.flows.measure import http_port, measure_target
 from leaksleuth.flows.snapshot import snapshot_target
@@ -20,8 +23,22 @@ from leaksleuth.heap.culprits import find_culprits as _find_culprits
 from leaksleuth.heap.parse import load_snapshot as _load_snapshot
 from leaksleuth.heap.snapshot import HeapSnapshot
 from leaksleuth.live.rounds import ProgressCallback
-from leaksleuth.model import Culprit, HuntResult, Measurement, WatchPoint
-from leaksleuth.options import HuntSpec, LoadSpec, ProtocolSpec, Target, WatchSpec, as_load, as_target
+from leaksleuth.live.scenario import load_traffic as _load_traffic
+from leaksleuth.model import Culprit, FleetResult, HuntResult, Measurement, WatchPoint
+from leaksleuth.options import (
+    Attach,
+    FleetSpec,
+    HuntSpec,
+    LoadSpec,
+    ProtocolSpec,
+    RulesSpec,
+    Target,
+    WatchSpec,
+    as_load,
+    as_target,
+)
+from leaksleuth.report.prometheus import WatchCollector
+from leaksleuth.report.rules import rule_file
 
 TargetLike = Target | int | Sequence[str]
 LoadLike = LoadSpec | str | Sequence[str]
@@ -61,20 +78,49 @@ def hunt(
 
 
 async def watch_async(
-    target: TargetLike, options: WatchSpec = WatchSpec(), *, url: str | None = None,
+    target: TargetLike | None = None, options: WatchSpec = WatchSpec(), *, url: str | None = None,
     on_point: PointCallback | None = None,
 ) -> list[WatchPoint]:
-    """Readings over time with the trend and time to the heap limit (until `options.duration`)."""
+    """Readings over time with the trough trend, time to OOM and escalation (until
+    `options.duration`). With `options.metrics_url` no inspector is used: `target` is then
+    optional (a pid, for /proc and its cgroup)."""
+    collector = WatchCollector if options.serve else None
+    if options.metrics_url is not None:
+        pid = target.pid if isinstance(target, Attach) else target if isinstance(target, int) else None
+        if target is not None and pid is None:
+            raise UsageError("with metrics, the target can only be a pid (for /proc and its cgroup)")
+        return await watch_target(None, options, 0, on_point, pid=pid, collector=collector)
+    if target is None:
+        raise UsageError("give a target (a pid or a command), or options.metrics_url")
     t = as_target(target)
-    return await watch_target(t, options, http_port(t, url), on_point)
+    return await watch_target(t, options, http_port(t, url), on_point, collector=collector)
 
 
 def watch(
-    target: TargetLike, options: WatchSpec = WatchSpec(), *, url: str | None = None,
+    target: TargetLike | None = None, options: WatchSpec = WatchSpec(), *, url: str | None = None,
     on_point: PointCallback | None = None,
 ) -> list[WatchPoint]:
-    """Readings over time with the trend and time to the heap limit (until `options.duration`)."""
+    """Readings over time with the trough trend, time to OOM and escalation (until
+    `options.duration`). With `options.metrics_url` no inspector is used: `target` is then
+    optional (a pid, for /proc and its cgroup)."""
     return asyncio.run(watch_async(target, options, url=url, on_point=on_point))
+
+
+async def fleet_async(options: FleetSpec) -> FleetResult:
+    """Every pod matched in a Prometheus-compatible server: trough trend, bytes per request, time
+    to OOM, restarts and OOM kills, per pod and per version, worst first."""
+    return await fleet_report(options)
+
+
+def fleet(options: FleetSpec) -> FleetResult:
+    """Every pod matched in a Prometheus-compatible server: trough trend, bytes per request, time
+    to OOM, restarts and OOM kills, per pod and per version, worst first."""
+    return asyncio.run(fleet_async(options))
+
+
+def alerting_rules(options: RulesSpec = RulesSpec()) -> str:
+    """A Prometheus rule file (YAML) whose alerts use the same troughs, trend and time to OOM."""
+    return rule_file(options)
 
 
 async def snapshot_async(
@@ -100,6 +146,17 @@ def snapshot(
 def load_snapshot(path: Path | str, script_urls: dict[int, str] | None = None) -> HeapSnapshot:
     """Parse a .heapsnapshot file (validated: a bad file raises SnapshotError)."""
     return _load_snapshot(Path(path), script_urls=script_urls)
+
+
+def load_traffic(
+    *, scenario: Path | str | None = None, har: Path | str | None = None, access_log: Path | str | None = None,
+    base: str | None = None, **load: Any,
+) -> LoadSpec:
+    """Traffic from a scenario file (TOML), a HAR or a common/combined access log, as a LoadSpec sent
+    to the loopback `base` (`load`: concurrency, headers, vary_query, per_route). A bad file raises
+    UsageError."""
+    return _load_traffic(scenario=Path(scenario) if scenario else None, har=Path(har) if har else None,
+                         access_log=Path(access_log) if access_log else None, base=base, **load)
 
 
 def find_culprits(

@@ -4,9 +4,13 @@
     ├── UsageError                  bad arguments or config
     ├── TargetError                 the Node target: not found, not Node, crashed, never ready
     │   └── TargetExited            the target ended mid-run (carries the partial result)
+    │   └── MetricsError            a metrics endpoint: unreachable, not Prometheus text, metrics missing
     ├── InspectorError              the DevTools protocol session failed
+    ├── PrometheusError             a Prometheus server: unreachable, not its HTTP API, a query refused
     ├── SnapshotError               a .heapsnapshot file is truncated, corrupt or unsupported
     └── HeadroomError               a heap snapshot could push the target over its memory limit
+
+    Interrupted (a KeyboardInterrupt) a signal stopped the run: SIGINT, SIGTERM, SIGHUP (exit 128 + n)
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ class TargetExited(TargetError):
         self.partial = partial
 
 
+class MetricsError(TargetError):
+    """A service's metrics endpoint could not be read or lacks the metrics we need."""
+
+
+class PrometheusError(LeakSleuthError):
+    """A Prometheus-compatible server could not be queried (or matched nothing)."""
+
+
 class InspectorError(LeakSleuthError):
     """The Chrome DevTools Protocol session failed."""
 
@@ -46,3 +58,31 @@ class SnapshotError(LeakSleuthError):
 
 class HeadroomError(LeakSleuthError):
     """Taking a heap snapshot could push the target over its memory limit."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal: SIGINT (Ctrl-C), SIGTERM or SIGHUP. Like KeyboardInterrupt (and
+    unlike LeakSleuthError) it unwinds everything, so every clean-up runs on the way out; the CLI
+    exits with 128 + `signum`. `partial` holds what was measured before, if anything."""
+
+    def __init__(self, signum: int, partial: Any = None) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.partial = partial
+
+
+_PARTIAL = "leaksleuth_partial"
+
+
+def keep_partial(exc: BaseException, partial: Any, *, overwrite: bool = False) -> None:
+    """Attach what was measured so far to the exception that unwinds a run (a cancellation);
+    the innermost (first) one stays unless `overwrite`."""
+    if partial is not None and (overwrite or partial_of(exc) is None):
+        setattr(exc, _PARTIAL, partial)
+
+
+def partial_of(exc: BaseException) -> Any:
+    """What `keep_partial` attached to `exc` (or a TargetExited's / Interrupted's partial)."""
+    if isinstance(exc, (TargetExited, Interrupted)):
+        return exc.partial
+    return getattr(exc, _PARTIAL, None)

@@ -1,7 +1,7 @@
 'use strict';
 // Parses the LEAKS environment variable (a comma-separated list) into a set of
 // switches. Empty, unset or "none" means the control: no leak at all.
-const KNOWN = ['bus', 'interval', 'stats', 'listener', 'lazy', 'agent'];
+const KNOWN = ['bus', 'interval', 'stats', 'listener', 'lazy', 'agent', 'routes'];
 
 function parseLeaks(value) {
   const raw = value === undefined || value === null ? '' : String(value);

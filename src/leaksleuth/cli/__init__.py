@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from leaksleuth.errors import LeakSleuthError
+from leaksleuth.cli import signals
+from leaksleuth.errors import Interrupted, LeakSleuthError
 
 EXIT_USAGE_OR_TARGET = 3
 
 
 # one module per command, each exposing `commands: list[click.Command]`
-COMMAND_MODULES = ("measure", "hunt", "demo", "top", "watch", "snapshot", "offline", "experiment")
+COMMAND_MODULES = ("measure", "hunt", "demo", "top", "watch", "snapshot", "offline", "experiment", "fleet", "rules")
 
 
 def all_commands() -> list[click.Command]:
@@ -26,8 +30,24 @@ def all_commands() -> list[click.Command]:
     return found
 
 
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # a KeyboardInterrupt reaching click becomes Abort plus a blank line on stderr: the
+        # CLI's stderr is one line, so an interruption passes click as an ordinary exception
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT) from exc
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def build_cli() -> click.Group:
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(package_name="leaksleuth")
     def cli() -> None:
         """Find, measure and pinpoint memory leaks in Node.js servers."""
@@ -37,23 +57,48 @@ def build_cli() -> click.Group:
     return cli
 
 
+def interrupted_line(signum: int) -> str:
+    if signum == signal.SIGINT:
+        return "interrupted"
+    return f"interrupted by {signal.Signals(signum).name}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (never raises for known errors)."""
+    """Run the CLI; return the exit code (never raises for known errors).
+
+    SIGINT (Ctrl-C), SIGTERM and SIGHUP stop a run the same way: every clean-up runs (targets
+    stopped, inspectors closed, temp files removed), one line on stderr, exit 128 + the signal
+    number (130, 143, 129)."""
     err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the width
-    try:
-        result = build_cli().main(args=argv, prog_name="leaksleuth", standalone_mode=False)
-    except LeakSleuthError as exc:
-        err.print(f"[bold red]leaksleuth:[/] {escape(str(exc))}", highlight=False)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("[bold red]leaksleuth:[/] interrupted")
-        return 130
-    except click.ClickException as exc:
-        err.print(f"[bold red]leaksleuth:[/] {escape(exc.format_message())}", highlight=False)
-        return EXIT_USAGE_OR_TARGET
-    except KeyboardInterrupt:
-        err.print("[bold red]leaksleuth:[/] interrupted")
-        return 130
+
+    def say(text: str) -> None:
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            err.print(f"[bold red]leaksleuth:[/] {escape(text)}", highlight=False)
+
+    def stopped(signum: int) -> int:
+        say(interrupted_line(signum))
+        return 128 + signum
+
+    with signals.handled():
+        try:
+            result = build_cli().main(args=argv, prog_name="leaksleuth", standalone_mode=False)
+        except LeakSleuthError as exc:
+            if signals.received() is not None:  # the clean-up a signal started went wrong
+                return stopped(signals.received() or 0)
+            say(str(exc))
+            return exc.exit_code
+        except _Stopped as exc:
+            return stopped(exc.signum)
+        except click.exceptions.Abort as exc:
+            cause = exc.__cause__
+            return stopped(cause.signum if isinstance(cause, Interrupted) else signals.received() or signal.SIGINT)
+        except click.ClickException as exc:
+            say(exc.format_message())
+            return EXIT_USAGE_OR_TARGET
+        except KeyboardInterrupt as exc:
+            return stopped(exc.signum if isinstance(exc, Interrupted) else signals.received() or signal.SIGINT)
+        if signals.received() is not None:  # `top` and `watch` end quietly on a signal: say it anyway
+            return stopped(signals.received() or 0)
     return int(result) if isinstance(result, int) else 0
 
 

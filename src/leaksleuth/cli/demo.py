@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from leaksleuth import api
+from leaksleuth.cli import signals
 from leaksleuth.cli.hunt import show_hunt
 from leaksleuth.cli.measure import show_partial
-from leaksleuth.errors import TargetExited
+from leaksleuth.errors import Interrupted, TargetExited
 from leaksleuth.flows.demo import DEFAULT_LEAKS, demo_launch, demo_url
 from leaksleuth.options import HuntSpec
 from leaksleuth.report.terminal import make_console, render_progress
@@ -33,9 +34,9 @@ def demo(leaks: str, egg: bool, json_file: Path | None, html_file: Path | None, 
                   highlight=False)
     started = time.monotonic()
     try:
-        result = api.hunt(launch, demo_url(launch), options=HuntSpec(keep_dir=keep_dir), project=launch.cwd,
-                          on_progress=lambda p: render_progress(console, p))
-    except TargetExited as exc:
+        result = signals.run(api.hunt_async(launch, demo_url(launch), options=HuntSpec(keep_dir=keep_dir),
+                                            project=launch.cwd, on_progress=lambda p: render_progress(console, p)))
+    except (TargetExited, Interrupted) as exc:
         show_partial(console, exc, json_file)
         raise
     show_hunt(console, result, json_file, html_file)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from leaksleuth.cli import signals
 from leaksleuth.errors import UsageError
 from leaksleuth.flows.experiments.config import load_config
 from leaksleuth.flows.experiments.runner import clear_stale_scratch, default_state_dir, run_experiment
@@ -57,7 +57,7 @@ def experiment(config_arg: Path | None, config_opt: Path | None, jobs: int | Non
     def event(e: ExperimentEvent) -> None:
         console.print(f"[dim]{time.monotonic() - t0:6.0f} s[/]  {escape(experiment_event_text(e))}", highlight=False)
 
-    result = asyncio.run(run_experiment(cfg, state_dir, jobs=jobs or default_jobs(), fresh=fresh, on_event=event))
+    result = signals.run(run_experiment(cfg, state_dir, jobs=jobs or default_jobs(), fresh=fresh, on_event=event))
     render_terminal(console, result)
     doc: dict[str, Any] = to_json(result)
     write_json(json_file, doc)

@@ -9,9 +9,10 @@ import click
 from rich.console import Console
 
 from leaksleuth import api
+from leaksleuth.cli import signals
 from leaksleuth.cli.measure import show_partial
 from leaksleuth.cli.options import EXIT_BY_VERDICT, load_options, specs_from
-from leaksleuth.errors import TargetExited, UsageError
+from leaksleuth.errors import Interrupted, TargetExited, UsageError
 from leaksleuth.jsonio import write_json
 from leaksleuth.model import HuntResult
 from leaksleuth.options import HuntSpec
@@ -75,9 +76,9 @@ def hunt(**kw: Any) -> int:
     console = make_console()
     target, load, spec = specs_from(kw)
     try:
-        result = api.hunt(target, load, spec, hunt_spec(kw), project=kw["project"],
-                          on_progress=lambda p: render_progress(console, p))
-    except TargetExited as exc:
+        result = signals.run(api.hunt_async(target, load, spec, hunt_spec(kw), project=kw["project"],
+                                            on_progress=lambda p: render_progress(console, p)))
+    except (TargetExited, Interrupted) as exc:
         show_partial(console, exc, kw["json_file"])
         raise
     return show_hunt(console, result, kw["json_file"], kw["html_file"])

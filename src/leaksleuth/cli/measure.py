@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -9,19 +10,25 @@ import click
 from rich.console import Console
 
 from leaksleuth import api
+from leaksleuth.cli import signals
 from leaksleuth.cli.options import EXIT_BY_VERDICT, load_options, specs_from
-from leaksleuth.errors import TargetExited
+from leaksleuth.errors import Interrupted, TargetExited
 from leaksleuth.jsonio import write_json
 from leaksleuth.model import Measurement
 from leaksleuth.report.jsondoc import measurement_doc
 from leaksleuth.report.terminal import make_console, render_measurement, render_progress
 
 
-def show_partial(console: Console, exc: TargetExited, json_file: Path | None) -> None:
-    """What was measured before the target died: printed, and written to --json."""
-    if isinstance(exc.partial, Measurement):
-        render_measurement(console, exc.partial)
-        write_json(json_file, measurement_doc(exc.partial))
+def show_partial(console: Console, exc: TargetExited | Interrupted, json_file: Path | None) -> None:
+    """What was measured before the target died or a signal stopped us: written to --json, and
+    printed (an interrupted measurement only to --json: the table would say the target ended)."""
+    partial = exc.partial
+    if not isinstance(partial, Measurement):
+        return
+    if partial.complete or isinstance(exc, TargetExited):
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            render_measurement(console, partial)
+    write_json(json_file, measurement_doc(partial))
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -34,8 +41,8 @@ def measure(**kw: Any) -> int:
     console = make_console()
     target, load, spec = specs_from(kw)
     try:
-        m = api.measure(target, load, spec, on_progress=lambda p: render_progress(console, p))
-    except TargetExited as exc:
+        m = signals.run(api.measure_async(target, load, spec, on_progress=lambda p: render_progress(console, p)))
+    except (TargetExited, Interrupted) as exc:
         show_partial(console, exc, kw["json_file"])
         raise
     render_measurement(console, m)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from leaksleuth.api import load_traffic
 from leaksleuth.errors import UsageError
 from leaksleuth.options import Attach, Launch, LoadSpec, ProtocolSpec, Target
 
@@ -19,7 +20,15 @@ EXIT_BY_VERDICT = {"no leak": 0, "leak": 1, "inconclusive": 2}
 def load_options(f: F) -> F:
     for decorator in reversed(
         [
-            click.option("--url", "urls", multiple=True, required=True, help="URL to request (repeat for round-robin)."),
+            click.option("--url", "urls", multiple=True, help="URL to request (repeat for round-robin; each is a route)."),
+            click.option("--scenario", type=click.Path(path_type=Path), default=None,
+                         help="Traffic from a scenario file (TOML: methods, bodies, weights, a login step)."),
+            click.option("--har", type=click.Path(path_type=Path), default=None,
+                         help="Replay a HAR recorded by a browser (requests to its site only)."),
+            click.option("--access-log", type=click.Path(path_type=Path), default=None,
+                         help="Replay the mix of a common/combined access log (needs --base)."),
+            click.option("--base", default=None, help="Loopback base URL for --scenario/--har/--access-log paths."),
+            click.option("--per-route", is_flag=True, help="Bytes per request of each route (automatic in hunt)."),
             click.option("--pid", type=int, default=None, help="Attach to a running Node process instead of launching."),
             click.option("-c", "--concurrency", default=8, show_default=True, help="Requests in flight."),
             click.option("--requests", "requests_per_round", default=0, help="Requests per round (0: about 1 s of load)."),
@@ -63,12 +72,19 @@ def target_of(pid: int | None, command: tuple[str, ...], *, ready_timeout: float
 def specs_from(kw: dict[str, Any]) -> tuple[Target, LoadSpec, ProtocolSpec]:
     """The target, the load and the protocol of `load_options`."""
     target = target_of(kw["pid"], kw["command"], ready_timeout=kw["ready_timeout"], log_file=kw["log_file"])
-    load = LoadSpec(
-        urls=tuple(kw["urls"]),
-        concurrency=kw["concurrency"],
-        vary_query=kw["vary_query"],
-        headers=parse_headers(kw["headers"]),
-    )
+    common = {"concurrency": kw["concurrency"], "vary_query": kw["vary_query"], "headers": parse_headers(kw["headers"]),
+              "per_route": kw["per_route"]}
+    files = {k: kw[k] for k in ("scenario", "har", "access_log") if kw[k] is not None}
+    if files and kw["urls"]:
+        raise UsageError("give --url or one of --scenario, --har and --access-log, not both")
+    if kw["base"] and not files:
+        raise UsageError("--base goes with --scenario, --har or --access-log (--url takes whole URLs)")
+    if files:
+        load = load_traffic(**files, base=kw["base"], **common)
+    elif kw["urls"]:
+        load = LoadSpec(urls=tuple(kw["urls"]), **common)
+    else:
+        raise UsageError("give --url (or --scenario, --har, --access-log)")
     spec = ProtocolSpec(
         warmup_requests=kw["warmup_requests"],
         requests_per_round=kw["requests_per_round"],

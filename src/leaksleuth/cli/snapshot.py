@@ -8,6 +8,7 @@ import click
 from rich.markup import escape
 
 from leaksleuth import api
+from leaksleuth.cli import signals
 from leaksleuth.cli.options import target_of
 from leaksleuth.errors import UsageError
 from leaksleuth.report.terminal import SECRETS_WARNING, make_console, render_snapshot_progress
@@ -30,8 +31,9 @@ def snapshot(pid: int | None, urls: tuple[str, ...], requests: int, output: Path
     target = target_of(pid, command, ready_timeout=ready_timeout)
     if requests and not urls:
         raise UsageError("--requests needs --url")
-    paths = api.snapshot(target, output, url=urls[0] if urls else None, requests=requests, force=force,
-                         memory_limit=memory_limit, on_progress=render_snapshot_progress(console, output))
+    paths = signals.run(api.snapshot_async(
+        target, output, url=urls[0] if urls else None, requests=requests, force=force,
+        memory_limit=memory_limit, on_progress=render_snapshot_progress(console, output)))
     for path in paths:
         console.print(f"  {escape(str(path))}: {fmt_bytes(path.stat().st_size)} written", highlight=False)
     console.print(f"[yellow]Note:[/] {SECRETS_WARNING}.")

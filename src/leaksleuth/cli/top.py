@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
+from leaksleuth.cli import signals
 from leaksleuth.cli.options import target_of
 from leaksleuth.flows.measure import http_port
 from leaksleuth.flows.snapshot import top_target
@@ -26,7 +25,7 @@ def top(pid: int | None, url: str | None, interval: float, duration: float | Non
     target = target_of(pid, command, ready_timeout=ready_timeout)
     port = http_port(target, url)
     try:
-        asyncio.run(top_target(target, port, interval, duration, lambda rows: render_top_line(console, rows)))
+        signals.run(top_target(target, port, interval, duration, lambda rows: render_top_line(console, rows)))
     except KeyboardInterrupt:
         pass
     return 0

@@ -3,12 +3,14 @@ or stopped, whatever happens)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
-from leaksleuth.errors import TargetExited, UsageError
+from leaksleuth.errors import TargetExited, UsageError, keep_partial, partial_of
 from leaksleuth.live.connect import open_target
 from leaksleuth.live.load import check_local_url
-from leaksleuth.live.rounds import ProgressCallback, run_protocol
+from leaksleuth.live.rounds import ProgressCallback
+from leaksleuth.live.route_rounds import run_measurement
 from leaksleuth.model import Measurement
 from leaksleuth.options import Launch, LoadSpec, ProtocolSpec, Target
 
@@ -30,10 +32,15 @@ async def measure_target(
     port = check_local_url(load.urls[0])
     async with open_target(target, port) as opened:
         try:
-            m = await run_protocol(opened.inspected, load, spec, opened.alive, on_progress)
+            m = await run_measurement(opened.inspected, load, spec, opened.alive, on_progress)
         except TargetExited as exc:
             if opened.log_file is None:
                 raise
             partial = replace(exc.partial, log_file=opened.log_file) if isinstance(exc.partial, Measurement) else None
             raise TargetExited(f"{exc} (log: {opened.log_file})", partial) from exc
+        except asyncio.CancelledError as exc:  # interrupted: the partial result names the log too
+            partial = partial_of(exc)
+            if isinstance(partial, Measurement) and opened.log_file is not None:
+                keep_partial(exc, replace(partial, log_file=opened.log_file), overwrite=True)
+            raise
         return replace(m, log_file=opened.log_file)

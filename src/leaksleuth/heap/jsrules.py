@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from leaksleuth.heap.snapshot import HeapSnapshot
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
@@ -136,3 +138,48 @@ def edge_variable(snap: HeapSnapshot, edge: int) -> str | None:
     kind = snap.edge_type_names[int(snap.edge_type[edge])]
     name = snap.edge_name(edge)
     return name if kind in ("context", "property") and is_identifier(name) else None
+
+
+_EPHEMERON = re.compile(r"part of key \(.*\) -> value \(.*\) pair in WeakMap \(table @(\d+)\)$")
+# Vue 3's reactivity caches (@vue/reactivity): WeakMaps from raw objects to their proxies, and
+# the dependency map of effects; they reach leaked objects first but keep none of them alive
+VUE_REACTIVITY_WEAKMAPS = frozenset({
+    "reactiveMap", "shallowReactiveMap", "readonlyMap", "shallowReadonlyMap", "targetMap", "proxyMap",
+})
+
+
+def weakmap_table_edges(snap: HeapSnapshot) -> np.ndarray:
+    """Per edge: True for a WeakMap's table → value edge. V8 records each entry twice, from the
+    table and from the key; only the key's edge says who keeps the value alive (a WeakMap keeps
+    a value only while something else keeps its key)."""
+    internal = snap.edge_type_code("internal")
+    mask = np.zeros(len(snap.edge_to), dtype=bool)
+    candidates = np.flatnonzero(snap.edge_type == internal)
+    if not len(candidates):
+        return mask
+    names = snap.edge_name_or_index[candidates]
+    unique = np.unique(names)
+    table_of: dict[int, int] = {}
+    for index in unique.tolist():
+        text = snap.strings[index] if 0 <= index < len(snap.strings) else ""
+        if "pair in WeakMap" in text:
+            m = _EPHEMERON.search(text)
+            if m:
+                table_of[index] = int(m.group(1))
+    if not table_of:
+        return mask
+    keys = np.fromiter(table_of.keys(), dtype=np.int64)
+    tables = np.fromiter(table_of.values(), dtype=np.int64)
+    order = np.argsort(keys)
+    keys, tables = keys[order], tables[order]
+    hit = np.isin(names, keys)
+    edges = candidates[hit]
+    table_ids = tables[np.searchsorted(keys, names[hit])]
+    source = np.searchsorted(snap.first_edge, edges, side="right") - 1
+    mask[edges] = snap.node_id[source] == table_ids
+    return mask
+
+
+def is_vue_reactivity_cache(name: str | None) -> bool:
+    """A variable of Vue 3's reactivity package that holds a WeakMap cache."""
+    return bool(name) and name in VUE_REACTIVITY_WEAKMAPS

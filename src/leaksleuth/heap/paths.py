@@ -100,9 +100,12 @@ def retainer_paths(snap: HeapSnapshot, ordinal: int, max_paths: int = 3) -> list
     return found
 
 
-def tree_path(snap: HeapSnapshot, ordinal: int) -> RetainerPath:
-    """The path from the root's child down to `ordinal` along the shortest-path tree."""
-    parent, _, _ = shortest_path_tree(snap)
+def tree_path(
+    snap: HeapSnapshot, ordinal: int, tree: np.ndarray | None = None, excluded: np.ndarray | None = None
+) -> RetainerPath:
+    """The path from the root's child down to `ordinal` along the shortest-path tree (or along
+    `tree`, a parent array, never taking an edge marked in `excluded`)."""
+    parent = shortest_path_tree(snap)[0] if tree is None else tree
     weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
     chain: list[PathStep] = []
     node = ordinal
@@ -111,7 +114,8 @@ def tree_path(snap: HeapSnapshot, ordinal: int) -> RetainerPath:
         p = int(parent[node])
         begin, end = int(snap.first_edge[p]), int(snap.first_edge[p + 1])
         candidates = np.flatnonzero(snap.edge_to[begin:end] == node) + begin
-        strong = [int(e) for e in candidates if int(snap.edge_type[e]) not in (weak, shortcut)]
+        strong = [int(e) for e in candidates if int(snap.edge_type[e]) not in (weak, shortcut)
+                  and (excluded is None or not excluded[e])]
         chain.append(_step(snap, node, strong[0] if strong else -1))
         node = p
         guard += 1

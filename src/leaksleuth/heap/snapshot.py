@@ -146,6 +146,9 @@ class Derived:
     retained_sizes: np.ndarray | None = None
     class_retained_sizes: np.ndarray | None = None
     bfs_tree: tuple[np.ndarray, np.ndarray, int] | None = None  # parent, order, count
+    # the same tree with WeakMap table→value edges counted weak (the key's holder keeps the value)
+    strong_bfs_tree: tuple[np.ndarray, np.ndarray, int] | None = None
+    weakmap_edges: np.ndarray | None = None  # per edge: a WeakMap table's edge to a value
     script_urls: dict[int, str] | None = None
 
 

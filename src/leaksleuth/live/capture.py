@@ -20,6 +20,7 @@ import psutil
 
 from leaksleuth.errors import HeadroomError, UsageError
 from leaksleuth.live.cdp import InspectorSession
+from leaksleuth.live.cgroup import cgroup_available
 from leaksleuth.live.readings import read_memory
 from leaksleuth.units import fmt_bytes
 
@@ -36,35 +37,6 @@ class Headroom:
     @property
     def enough(self) -> bool:
         return self.available >= self.needed
-
-
-def cgroup_available(
-    pid: int, proc: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")
-) -> tuple[int, str] | None:
-    """Bytes left under the process's cgroup v2/v1 memory limit, if it has one."""
-    try:
-        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, rel = line.split(":", 2)
-        base = cgroup_root / rel.lstrip("/")
-        if controllers == "":  # v2
-            limit_file, usage_file = base / "memory.max", base / "memory.current"
-        elif "memory" in controllers.split(","):
-            base = cgroup_root / "memory" / rel.lstrip("/")
-            limit_file, usage_file = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
-        else:
-            continue
-        try:
-            limit_text = limit_file.read_text().strip()
-            usage = int(usage_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit_text == "max" or int(limit_text) >= 1 << 60:
-            continue
-        return int(limit_text) - usage, f"cgroup limit {fmt_bytes(int(limit_text))}"
-    return None
 
 
 def headroom(pid: int, heap_used: int, memory_limit: int | None = None) -> Headroom:

@@ -3,8 +3,10 @@ on the way out (whatever happens)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,10 @@ from leaksleuth.live.discover import NodeProcess, assign_roles, port_owner
 from leaksleuth.live.launch import LaunchedTarget
 from leaksleuth.live.ready import wait_until_ready
 from leaksleuth.live.rounds import Inspected
+from leaksleuth.live.watchdog import Watchdog
 from leaksleuth.options import Attach, Launch, Target
+
+CAUSE_WAIT_SECONDS = 1.0
 
 
 @dataclass
@@ -26,21 +31,44 @@ class OpenTarget:
 
     inspected: list[Inspected]
     launched: LaunchedTarget | None = None
+    watchdog: Watchdog | None = None  # an attached target's: removes our temp files if we are killed
 
     @property
     def log_file(self) -> str | None:
         return str(self.launched.log_file) if self.launched is not None else None
 
     def alive(self) -> str | None:
-        """None while the target runs; else what happened (how the launched root ended, or which
-        process was lost)."""
+        """None while the target runs; else what happened: how the launched root ended, or
+        which process was lost and, when its parent recorded it, how (killed by SIGKILL...)."""
         why = self.launched.exit_description() if self.launched is not None else None
         if why:
             return why
-        for i in self.inspected:
-            if not psutil.pid_exists(i.process.pid) or i.session.closed:
-                return f"process {i.process.pid} ({i.process.role}) ended"
-        return None
+        lost = next(
+            (i.process for i in self.inspected if not psutil.pid_exists(i.process.pid) or i.session.closed), None
+        )
+        if lost is None:
+            return None
+        # An inspector socket closes a moment before its process can be reaped, and a parent
+        # records how its child ended a moment after: give the cause a second to be known.
+        deadline = time.monotonic() + CAUSE_WAIT_SECONDS
+        while self.launched is not None:
+            why = self.launched.exit_description()
+            if why:
+                return why
+            cause = self.launched.exit_of(lost.pid)
+            if cause:
+                return f"process {lost.pid} ({lost.role}) {cause}"
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return f"process {lost.pid} ({lost.role}) ended"
+
+    def guard_path(self, path: Path) -> None:
+        """Have `path` (a temp folder of snapshots) removed even if we are killed outright."""
+        if self.launched is not None:
+            self.launched.guard_path(path)
+        elif self.watchdog is not None:
+            self.watchdog.start().guard_path(path)  # started only when there is something to guard
 
 
 def check_port_free(port: int) -> None:
@@ -79,13 +107,35 @@ async def launched(launch: Launch, port: int) -> AsyncIterator[OpenTarget]:
 
 @contextlib.asynccontextmanager
 async def attached(pid: int, port: int) -> AsyncIterator[OpenTarget]:
-    """Attach to a running Node process and its Node children; undo what we opened after."""
+    """Attach to a running Node process and its Node children; undo what we opened after (the
+    inspectors we opened also close themselves if we vanish: see `live/attach.py`)."""
     processes, opened = await attach(pid)
+    watchdog = Watchdog()
     try:
         async with connected(assign_roles(processes, port)) as inspected:
-            yield OpenTarget(inspected)
+            yield OpenTarget(inspected, watchdog=watchdog)
     finally:
-        await close_inspectors(opened)
+        try:
+            await to_the_end(close_inspectors(opened))
+        finally:
+            watchdog.release()
+
+
+async def to_the_end(cleanup: Awaitable[None]) -> None:
+    """Await a clean-up to its end even if we are cancelled meanwhile (a second Ctrl-C, SIGINT
+    after SIGTERM); the cancellation is passed on after it."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 @contextlib.asynccontextmanager

@@ -1,12 +1,15 @@
 """Start the user's command with an inspector in every Node process, own its process tree.
 
 The command runs in its own session/process group; `stop()` ends the group and any
-descendant that left it, on normal exit, error and Ctrl-C alike (and at interpreter exit).
+descendant that left it, on normal exit, error, Ctrl-C, SIGTERM and SIGHUP alike (and at
+interpreter exit). A watchdog process (`live/watchdog.py`) ends the tree if we are killed
+outright (SIGKILL) and cannot clean up ourselves.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shlex
 import shutil
@@ -21,19 +24,36 @@ import psutil
 
 from leaksleuth.errors import TargetError
 from leaksleuth.live.discover import NodeProcess, read_announcements
+from leaksleuth.live.watchdog import Watchdog
 
 ANNOUNCE_JS = Path(__file__).with_name("announce.js")
 
 
+def describe_signal(name: str) -> str:
+    """`was killed by SIGKILL (out of memory? ...)` for a signal name."""
+    hint = " (out of memory? the OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+    return f"was killed by {name}{hint}"
+
+
 def describe_exit(returncode: int) -> str:
+    """How a process ended, from its exit status (negative: the signal that killed it)."""
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:  # a real-time signal has no name
             name = f"signal {-returncode}"
-        hint = " (out of memory? the OOM killer sends SIGKILL)" if -returncode == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
+        return describe_signal(name)
     return f"exited with code {returncode}"
+
+
+def describe_announced_exit(record: dict[str, object]) -> str | None:
+    """How a process ended, from the `<pid>.exit` record its parent's preload wrote."""
+    sig, code = record.get("signal"), record.get("code")
+    if isinstance(sig, str) and sig:
+        return describe_signal(sig)
+    if isinstance(code, int):
+        return f"exited with code {code}"
+    return None
 
 
 class LaunchedTarget:
@@ -56,6 +76,7 @@ class LaunchedTarget:
         self.log_file = log_file or self._announce_dir / "target.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._known: dict[int, psutil.Process] = {}
+        self._watchdog: Watchdog | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LaunchedTarget:
@@ -72,6 +93,9 @@ class LaunchedTarget:
         except OSError as exc:
             self._remove_announce_dir()
             raise TargetError(f"cannot write the target's log {self.log_file}: {exc.strerror}") from exc
+        # the watchdog first: from the moment the target exists, it dies with us
+        self._watchdog = Watchdog().start()
+        self._watchdog.guard_announcements(self._announce_dir)
         try:
             self._proc = subprocess.Popen(
                 self.command,
@@ -83,11 +107,14 @@ class LaunchedTarget:
                 start_new_session=True,
             )
         except OSError as exc:
+            self._watchdog.release()
             self._remove_announce_dir()
             raise TargetError(f"cannot start {shlex.join(self.command)}: {exc.strerror}") from exc
         finally:
             log.close()
+        self._watchdog.guard_group(self._proc.pid)  # start_new_session: the group id is its pid
         atexit.register(self.stop)
+        self.tree()
         return self
 
     def __enter__(self) -> LaunchedTarget:
@@ -129,8 +156,37 @@ class LaunchedTarget:
         except psutil.Error:
             procs = []
         for p in procs:
-            self._known.setdefault(p.pid, p)
+            if p.pid not in self._known:
+                self._known[p.pid] = p
+                if self._watchdog is not None:
+                    try:
+                        self._watchdog.guard_process(p.pid, p.create_time())
+                    except psutil.Error:
+                        pass
         return procs
+
+    def guard_path(self, path: Path) -> None:
+        """Have `path` removed should we be killed outright (our own clean-up removes it otherwise)."""
+        if self._watchdog is not None:
+            self._watchdog.guard_path(path)
+
+    def exit_of(self, pid: int) -> str | None:
+        """How a process of the tree ended, if its parent's preload recorded it (not the root:
+        see `exit_description`)."""
+        try:
+            record = json.loads((self._announce_dir / f"{pid}.exit").read_text())
+        except (OSError, ValueError):
+            return None
+        return describe_announced_exit(record) if isinstance(record, dict) else None
+
+    def wait_exit(self, timeout: float) -> str | None:
+        """How the root ended, waiting up to `timeout` s for it (None if it still runs)."""
+        if self._proc is None:
+            return None
+        try:
+            return describe_exit(self._proc.wait(timeout=timeout))
+        except subprocess.TimeoutExpired:
+            return None
 
     def node_processes(self) -> list[NodeProcess]:
         """Announced Node processes that belong to our tree and still run."""
@@ -171,13 +227,17 @@ class LaunchedTarget:
         except subprocess.TimeoutExpired:
             pass
         self._remove_announce_dir()
+        if self._watchdog is not None:  # our clean-up ran: the guard has nothing left to do
+            self._watchdog.release()
+            self._watchdog = None
         atexit.unregister(self.stop)
 
     def _remove_announce_dir(self) -> None:
         """The announcements go; the target's log stays when it lives there (we named it)."""
         if self.log_file.parent == self._announce_dir and self.log_file.exists():
-            for f in self._announce_dir.glob("*.json*"):
-                f.unlink(missing_ok=True)
+            for pattern in ("*.json*", "*.exit*"):
+                for f in self._announce_dir.glob(pattern):
+                    f.unlink(missing_ok=True)
         else:
             shutil.rmtree(self._announce_dir, ignore_errors=True)
 

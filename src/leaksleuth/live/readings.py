@@ -21,6 +21,76 @@ READ_MEMORY_JS = r"""(() => {
   let listeners = 0;
   for (const e of process.eventNames()) listeners += process.listenerCount(e);
   resources['process listeners'] = listeners;
+  // every live timer, unref'd ones too: getActiveResourcesInfo lists only ref'd ones, and
+  // counting Timeout objects in the heap (v8.queryObjects) takes seconds on a 100 MB heap. So
+  // Timeout.prototype.unref is wrapped to keep a WeakRef to each timer unref'd from now on (the
+  // baseline reading comes before any load); the wrapper removes itself a minute after the last
+  // reading, so an attached process is left as found
+  const probe = setTimeout(() => {}, 0);
+  const proto = Object.getPrototypeOf(probe);
+  clearTimeout(probe);
+  const KEY = Symbol.for('leaksleuth.unref');
+  let track = proto[KEY];
+  if (!track && typeof WeakRef === 'function' && typeof proto.unref === 'function') {
+    const unref = proto.unref;
+    track = {refs: new Set(), read: Date.now()};
+    Object.defineProperty(proto, KEY, {value: track, configurable: true});
+    proto.unref = function () {
+      if (Date.now() - track.read > 60000) {
+        proto.unref = unref;
+        delete proto[KEY];
+        track.refs.clear();
+      } else {
+        track.refs.add(new WeakRef(this));
+      }
+      return unref.apply(this, arguments);
+    };
+  }
+  if (track) {
+    track.read = Date.now();
+    let unrefd = 0;
+    for (const r of track.refs) {
+      const t = r.deref();
+      if (t === undefined || t._destroyed) track.refs.delete(r);
+      else if (!t.hasRef()) unrefd++;
+    }
+    resources["Timeout (unref'd)"] = unrefd;
+  }
+  // listeners on emitters reachable from the modules and globals (an app's event bus, a
+  // store's subscribers): EventEmitters, and anything keeping an `_events` table (Vue 2's $on)
+  let emitterListeners = 0;
+  const seen = new Set([process]);
+  let queue = [globalThis];
+  for (const m of Object.values(require.cache || {})) if (m && m.exports) queue.push(m.exports);
+  for (let depth = 0; depth < 4 && queue.length && seen.size < 20000; depth++) {
+    const next = [];
+    for (const o of queue) {
+      if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
+      seen.add(o);
+      let events;
+      try { events = Object.prototype.hasOwnProperty.call(o, '_events') ? o._events : null; } catch { events = null; }
+      if (events && typeof events === 'object' && !seen.has(events)) {  // once, also behind a Proxy
+        seen.add(events);
+        for (const k of Reflect.ownKeys(events)) {
+          const h = events[k];
+          emitterListeners += Array.isArray(h) ? h.length : (typeof h === 'function' ? 1 : 0);
+        }
+      }
+      let keys = [];
+      try { keys = Object.keys(o); } catch { keys = []; }
+      if (typeof o === 'function' && o.prototype) next.push(o.prototype);
+      for (const k of keys.slice(0, 200)) {
+        let v;
+        try {
+          const d = Object.getOwnPropertyDescriptor(o, k);
+          v = d && 'value' in d ? d.value : undefined;
+        } catch { v = undefined; }
+        if (v !== null && (typeof v === 'object' || typeof v === 'function') && !seen.has(v)) next.push(v);
+      }
+    }
+    queue = next;
+  }
+  resources['emitter listeners'] = emitterListeners;
   return {heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss, external: m.external,
           code, resources};
 })()"""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from leaksleuth.errors import InspectorError, TargetError, TargetExited
+from leaksleuth.errors import InspectorError, TargetError, TargetExited, keep_partial
 from leaksleuth.live.cdp import InspectorSession
 from leaksleuth.live.discover import NodeProcess
 from leaksleuth.live.load import LoadDriver
@@ -89,14 +89,16 @@ async def run_protocol(
     spec: ProtocolSpec,
     alive: AliveCheck,
     on_progress: ProgressCallback | None = None,
+    driver: LoadDriver | None = None,
 ) -> Measurement:
-    """The measurement protocol over already-connected processes."""
+    """The measurement protocol over already-connected processes (with `driver`, its virtual
+    users and their sessions go on to what comes next, e.g. a hunt's snapshots)."""
     if not inspected:
         raise TargetError("no Node process found in the target")
     started = time.monotonic()
     rounds = 0
     warmup_index = 0
-    async with LoadDriver(load) as driver:
+    async with LoadDriver(load) if driver is None else driver as driver:  # noqa: PLR1704 - the same driver
         try:
             await settle(inspected, spec.settle_timeout, on_progress)
             rate = 0.0
@@ -131,13 +133,26 @@ async def run_protocol(
             check_errors(driver)
         except (InspectorError, TargetExited) as exc:
             why = alive() or str(exc)
-            partial = None
-            if rounds >= 1 and all(len(i.readings) > warmup_index + 1 for i in inspected):
-                partial = summarise_inspected(
-                    inspected, warmup_index, driver, spec, rounds, time.monotonic() - started, complete=False
-                )
+            partial = _partial(inspected, warmup_index, driver, spec, rounds, started)
             raise TargetExited(f"the target {why} after {rounds} rounds, {driver.tally.requests} requests", partial) from exc
+        except asyncio.CancelledError as exc:  # Ctrl-C, SIGTERM, SIGHUP: the rounds so far go with it
+            keep_partial(exc, _partial(inspected, warmup_index, driver, spec, rounds, started))
+            raise
         return summarise_inspected(inspected, warmup_index, driver, spec, rounds, time.monotonic() - started)
+
+
+def _partial(
+    inspected: list[Inspected], warmup_index: int, driver: LoadDriver, spec: ProtocolSpec, rounds: int, started: float
+) -> Measurement | None:
+    """What the rounds so far measure (complete=False), if there is a round in every process."""
+    if rounds < 1 or not all(len(i.readings) > warmup_index + 1 for i in inspected):
+        return None
+    try:
+        return summarise_inspected(
+            inspected, warmup_index, driver, spec, rounds, time.monotonic() - started, complete=False
+        )
+    except Exception:  # never hide why the run stopped behind a failing summary
+        return None
 
 
 def heap_now(inspected: list[Inspected]) -> dict[int, int]:

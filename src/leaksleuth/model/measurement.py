@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar
+
+from leaksleuth.options import TrafficSource
+
+if TYPE_CHECKING:
+    from leaksleuth.model.routes import RouteConfirmation, RouteMeasurement
 
 Verdict = Literal["leak", "no leak", "inconclusive"]
 Role = Literal["server", "worker", "primary", "agent", "other"]
-Phase = Literal["settle", "warmup", "round", "snapshot", "analysis"]
+Phase = Literal["settle", "warmup", "round", "confirm", "snapshot", "analysis"]
 
 VERDICTS: tuple[Verdict, ...] = ("leak", "no leak", "inconclusive")
 
@@ -68,6 +73,9 @@ class LoadStats:
     seconds: float
     latency_ms_p50: float
     latency_ms_p99: float
+    route_requests: dict[str, int] = field(default_factory=dict)  # per route, when there are several
+    route_errors: dict[str, int] = field(default_factory=dict)
+    setup_requests: int = 0  # a scenario's setup step (a login per virtual user), not counted above
 
     @property
     def requests_per_second(self) -> float:
@@ -112,7 +120,7 @@ class Measurement:
     code_bytes_per_request: float
     rss_bytes_per_request: float
     external_bytes_per_request: float
-    timers_per_request: float
+    timers_per_request: float  # every live Timeout, unref'd ones included
     handles_per_request: dict[str, float]
     requests: int
     errors: int
@@ -127,6 +135,13 @@ class Measurement:
     # resources gained per request whose interval says they stay (timers, listeners…): a leak
     # whatever the bytes
     leaking_handles: dict[str, float] = field(default_factory=dict)
+    # of timers_per_request (every live Timeout), those unref'd: invisible to Node's own
+    # getActiveResourcesInfo, yet they keep their callbacks and all they close over
+    unref_timers_per_request: float = 0.0
+    # per-route attribution (--per-route, and hunt with several routes): ranked worst first
+    routes: list[RouteMeasurement] = field(default_factory=list)
+    confirmation: RouteConfirmation | None = None  # the worst route alone, after the fit
+    traffic: TrafficSource | None = None  # imported traffic (scenario, HAR, access log)
 
     @property
     def serving_processes(self) -> list[ProcessMeasurement]:
@@ -148,6 +163,15 @@ class Measurement:
         values["ci95"] = Interval.from_json(d["ci95"])
         values["load"] = LoadStats(**d["load"])
         values["processes"] = [ProcessMeasurement.from_json(p) for p in d["processes"]]
+        from leaksleuth.model.routes import RouteConfirmation, RouteMeasurement
+
+        values["routes"] = [RouteMeasurement.from_json(r) for r in d.get("routes") or []]
+        if d.get("confirmation"):
+            values["confirmation"] = RouteConfirmation.from_json(d["confirmation"])
+        if d.get("traffic"):
+            t = dict(d["traffic"])
+            t["dropped_hosts"] = tuple(tuple(x) for x in t.get("dropped_hosts", ()))
+            values["traffic"] = TrafficSource(**t)
         return cls(**values)
 
 
@@ -181,6 +205,7 @@ class Progress:
     role: Role | None = None
     done: int = 0  # phase "snapshot": objects written so far of `total` (0: starting)
     total: int = 0
+    routes: tuple[str, ...] = ()  # phases "round" and "confirm" of a per-route run: the routes in focus
 
 
 @dataclass

@@ -19,7 +19,17 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from leaksleuth.model import Culprit, HuntResult, Measurement, ProcessMeasurement, Reading
-from leaksleuth.report.advice import advice, evidence_text, skipped_text
+from leaksleuth.report.advice import (
+    advice,
+    confirmation_text,
+    coverage_text,
+    culprit_routes_text,
+    evidence_text,
+    location_text,
+    route_note,
+    skipped_text,
+    traffic_text,
+)
 from leaksleuth.units import fmt_bytes, join_steps
 
 MB = float(1 << 20)
@@ -72,7 +82,7 @@ def _fit_line(m: Measurement, xs: list[float], ys: list[float]) -> tuple[list[fl
     start = m.warmup_readings
     sx, sy = xs[start:], ys[start:]
     slope = m.bytes_per_request
-    if len(sx) < 2 or not math.isfinite(slope):
+    if len(sx) < 2 or not math.isfinite(slope) or len(m.routes) > 1:  # per route: no one line fits the rounds
         return None
     intercept = statistics.median(sy) - slope * statistics.median(sx)
     ends = [sx[0], sx[-1]]
@@ -260,10 +270,28 @@ def _process_table(m: Measurement) -> str:
     return f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _route_table(m: Measurement) -> str:
+    """Per route, worst first; then the check of the worst route alone."""
+    head = "".join(f"<th>{h}</th>" for h in ("route", "requests", "errors", "heap/req", "95% CI", "note", "verdict"))
+    rows = []
+    for r in m.routes:
+        measured = not math.isnan(r.bytes_per_request)
+        rows.append(
+            f"<tr><td>{e(r.route)}</td><td>{r.requests}</td><td>{r.errors}</td>"
+            f"<td><b>{e(_bytes(r.bytes_per_request, signed=True) if measured else '—')}</b></td>"
+            f"<td>{e(_ci(r.ci95) if measured else '—')}</td><td class=dim>{e(route_note(r))}</td>"
+            f"<td>{_verdict(r.verdict)}</td></tr>"
+        )
+    table = f'<table class="grid routes"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    check = f'<p class="dim">{e(confirmation_text(m.confirmation))}</p>' if m.confirmation is not None else ""
+    return table + check
+
+
 def _culprit_card(c: Culprit) -> str:
     path = join_steps(c.path) or "(no path)"
     where = f"<code>{e(str(c.location))}</code>" if c.location else '<span class="dim">location unknown</span>'
-    evidence = "".join(f"<li>{e(evidence_text(x))}</li>" for x in c.evidence)
+    evidence = "".join(f"<li>{e(location_text(loc))}</li>" for loc in c.locations if loc is not c.location)
+    evidence += "".join(f"<li>{e(evidence_text(x))}</li>" for x in c.evidence)
     procs = f' <span class="dim">in pid {e(", ".join(str(p) for p in c.processes))}</span>' if c.processes else ""
     return (
         f'<div class="culprit"><div class="chead"><span class="rank">#{c.rank}</span> '
@@ -271,7 +299,8 @@ def _culprit_card(c: Culprit) -> str:
         f"<span>({c.objects_per_request:.2f} <code>{e(c.constructor)}</code> per request)</span> "
         f'<span class="kind">{e(c.kind)}</span>{procs}</div>'
         f'<pre class="path">{e(path)}</pre>'
-        f"<div>at {where}</div>"
+        + (f"<div>{e(culprit_routes_text(c))}</div>" if c.routes else "")
+        + f"<div>at {where}</div>"
         + (f'<ul class="evidence">{evidence}</ul>' if evidence else "")
         + "</div>"
     )
@@ -287,6 +316,9 @@ def _culprits(r: HuntResult) -> str:
     else:
         parts.append("<p>What grows per request, the path that keeps it alive, and the code that made it.</p>")
         parts.extend(_culprit_card(c) for c in r.culprits)
+        covered = coverage_text(r)
+        if covered:
+            parts.append(f"<p>{e(covered)}</p>")
     if r.snapshot_requests:
         parts.append(
             f'<p class="dim">Heap snapshots at {e(", ".join(str(n) for n in r.snapshot_requests))} requests; '
@@ -313,6 +345,7 @@ h1 .verdict{font-size:.9em;vertical-align:middle}
 .grid{border-collapse:collapse;font-size:.92em}.grid th,.grid td{padding:.3em .7em;border-bottom:1px solid #e4e4e4;text-align:right}
 .grid th:nth-child(2),.grid td:nth-child(2),.grid td:last-child,.grid th:last-child{text-align:left}
 .grid tr.total td{font-weight:600;border-top:2px solid #aaa}
+.grid.routes td:first-child,.grid.routes th:first-child{text-align:left}
 .banner{background:#fdebd0;border:1px solid #e59866;padding:.6em .9em;font-weight:600}
 .warn{background:#fdedec;border:1px solid #e6b0aa;padding:.6em .9em;margin-top:1em}
 .culprit{border:1px solid #ddd;border-left:4px solid #c0392b;padding:.6em .9em;margin:.8em 0;border-radius:.2em}
@@ -339,7 +372,12 @@ def render_html(report: HuntResult | Measurement, title: str | None = None) -> s
                     "the numbers use the rounds read before it did.</p>")
     charts = 0
     if m is not None:
+        if m.traffic is not None:
+            body.append(f'<p class="dim">{e(traffic_text(m.traffic))}</p>')
         body.append(_summary(m))
+        if len(m.routes) > 1:
+            body.append("<h2>Per route</h2>")
+            body.append(_route_table(m))
         if m.processes:
             body.append("<h2>Memory against requests</h2>")
             body.append(_figure_div(_heap_chart(m), "chart-heap"))

@@ -6,6 +6,7 @@ Text from the heap, the source and the target is data, never markup: it is escap
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,21 @@ from rich.table import Table
 from leaksleuth.heap.diff import HeapDiff
 from leaksleuth.heap.summary import HeapSummary
 from leaksleuth.model import Culprit, HuntResult, Interval, Measurement, Progress, Reading, WatchPoint
-from leaksleuth.report.advice import advice, evidence_text, skipped_text, watch_note
+from leaksleuth.report.advice import (
+    advice,
+    capture_text,
+    confirmation_text,
+    coverage_text,
+    culprit_routes_text,
+    evidence_text,
+    forecast_text,
+    location_text,
+    route_note,
+    skipped_text,
+    traffic_text,
+    watch_note,
+    watch_verdict_text,
+)
 from leaksleuth.units import fmt_bytes, fmt_duration, join_steps
 
 VERDICT_STYLE = {"leak": "bold red", "no leak": "bold green", "inconclusive": "bold yellow"}
@@ -40,10 +55,15 @@ def render_progress(console: Console, p: Progress) -> None:
     heaps = "  ".join(f"{pid}: {fmt_bytes(h)}" for pid, h in p.heap_used.items())
     if p.phase == "round":
         slope = f"  now {fmt_bytes(p.bytes_per_request, signed=True)}/req" if p.bytes_per_request is not None else ""
+        focus = f"  [dim]{escape(', '.join(p.routes))}[/]" if p.routes else ""
         console.print(
-            f"[dim]round {p.round:>2}[/]  {p.requests:>7} req  {p.requests_per_second:>6.0f} req/s  heap {heaps}{slope}",
+            f"[dim]round {p.round:>2}[/]  {p.requests:>7} req  {p.requests_per_second:>6.0f} req/s  heap {heaps}{slope}"
+            f"{focus}",
             highlight=False,
         )
+    elif p.phase == "confirm":
+        seen = f"  {fmt_bytes(p.bytes_per_request, signed=True)}/req" if p.bytes_per_request is not None else ""
+        console.print(f"[dim] confirm[/]  {p.requests:>7} req  {escape(', '.join(p.routes))} alone{seen}", highlight=False)
     elif p.phase == "snapshot":
         console.print(
             f"[dim]snapshot {p.snapshot}/{p.snapshots} of {p.role} {p.pid} at {p.requests} requests[/]", highlight=False
@@ -54,7 +74,29 @@ def render_progress(console: Console, p: Progress) -> None:
         console.print(f"[dim]{p.phase:>8}[/]  {p.requests:>7} req  heap {heaps}", highlight=False)
 
 
+def _per_request(v: float) -> str:
+    return "—" if math.isnan(v) else fmt_bytes(v, signed=True)
+
+
+def render_routes(console: Console, m: Measurement) -> None:
+    """The per-route table, worst first, and the check of the worst route alone."""
+    table = Table(title="Memory per route (per request of that route, from the per-route fit)", title_justify="left")
+    for col in ("route", "requests", "errors", "heap/req", "95% CI", "verdict", "note"):
+        table.add_column(col, justify="left" if col in ("route", "verdict", "note") else "right")
+    for r in m.routes:
+        table.add_row(
+            escape(r.route), str(r.requests), str(r.errors), _per_request(r.bytes_per_request),
+            "—" if math.isnan(r.bytes_per_request) else _ci(r.ci95),
+            f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", escape(route_note(r)),
+        )
+    console.print(table)
+    if m.confirmation is not None:
+        console.print(escape(confirmation_text(m.confirmation)), highlight=False)
+
+
 def render_measurement(console: Console, m: Measurement) -> None:
+    if m.traffic is not None:
+        console.print(escape(traffic_text(m.traffic)), highlight=False)
     table = Table(title="Memory per request (after GC, code space excluded)", title_justify="left")
     for col in ("pid", "role", "serves", "warm-up", "heap/req", "95% CI", "code/req", "rss/req", "external/req", "verdict"):
         table.add_column(col, justify="right" if col not in ("role", "verdict") else "left")
@@ -72,13 +114,16 @@ def render_measurement(console: Console, m: Measurement) -> None:
             f"[{VERDICT_STYLE[p.verdict]}]{p.verdict}[/]",
         )
     table.add_row(
-        "total", "serving processes", "", fmt_bytes(m.warmup_bytes),
+        "total", "serving processes" if len(m.routes) < 2 else "the traffic mix (per-route fit)", "",
+        fmt_bytes(m.warmup_bytes),
         fmt_bytes(m.bytes_per_request, signed=True), _ci(m.ci95),
         fmt_bytes(m.code_bytes_per_request, signed=True), fmt_bytes(m.rss_bytes_per_request, signed=True),
         fmt_bytes(m.external_bytes_per_request, signed=True),
         f"[{VERDICT_STYLE[m.verdict]}]{m.verdict}[/]", style="bold",
     )
     console.print(table)
+    if len(m.routes) > 1:
+        render_routes(console, m)
     grown = {k: v for k, v in m.handles_per_request.items() if abs(v) >= 0.05}
     if grown:
         console.print("Gained per request: " + ", ".join(f"{v:+.2f} {k}" for k, v in sorted(grown.items())))
@@ -117,8 +162,16 @@ def render_culprits(
             highlight=False,
         )
         console.print("    " + escape(join_steps(c.path)), highlight=False, soft_wrap=True)
+        routes = culprit_routes_text(c)
+        if routes:
+            console.print(f"    {escape(routes)}", highlight=False)
         where = str(c.location) if c.location else "location unknown"
+        if c.location is not None and c.location.generated:
+            where += f"  (generated {c.location.generated})"
         console.print(f"    at [cyan]{escape(where)}[/]", highlight=False)
+        for loc in c.locations:
+            if loc is not c.location:
+                console.print(f"    [dim]· {escape(location_text(loc))}[/]", highlight=False)
         for e in c.evidence:
             console.print(f"    [dim]· {escape(evidence_text(e))}[/]", highlight=False)
 
@@ -128,6 +181,9 @@ def render_hunt(console: Console, h: HuntResult) -> None:
         render_measurement(console, h.measurement)
     roles: dict[int, str] | None = {p.pid: p.role for p in h.measurement.processes} if h.measurement else None
     render_culprits(console, h.culprits, skipped_text(h), roles)
+    covered = coverage_text(h)
+    if covered:
+        console.print(f"Coverage: {escape(covered)}", highlight=False)
     if h.snapshot_files:
         console.print(f"[yellow]Note:[/] {SECRETS_WARNING}.", highlight=False)
 
@@ -168,16 +224,44 @@ def render_watch_point(console: Console, p: WatchPoint) -> None:
     if p.lost:
         console.print(f"[dim]{p.time:7.0f}s[/]  [bold red]{p.role} {p.pid}: {note}[/]", highlight=False)
         return
-    line = (
-        f"[dim]{p.time:7.0f}s[/]  {p.role} {p.pid}: heap {fmt_bytes(p.heap_used)} of {fmt_bytes(p.heap_limit)}"
-        f"  rss {fmt_bytes(p.rss)}  trend {fmt_bytes(p.bytes_per_second * 60, signed=True)}/min"
-        f"  heap limit {'in ' if p.seconds_to_limit is not None else ''}{fmt_duration(p.seconds_to_limit)}"
-    )
-    console.print(line, highlight=False)
+    limit = f" of {fmt_bytes(p.heap_limit)}" if p.heap_limit else ""
+    t = p.trend
+    verdict = f"  [{VERDICT_STYLE[t.verdict]}]{t.verdict}[/]" if t.troughs >= 3 else ""
+    per_request = f" ({fmt_bytes(t.bytes_per_request, signed=True)}/req)" if t.bytes_per_request is not None else ""
+    line = f"[dim]{p.time:7.0f}s[/]  {p.role} {p.pid}: heap {fmt_bytes(p.heap_used)}{limit}  rss {fmt_bytes(p.rss)}"
+    if p.source != "inspector" and t.verdict == "inconclusive" and t.collections < 6:
+        # no forced GC: no trend worth a figure before enough collections were seen
+        line += f"  trend: {max(t.collections, 0)} collection(s) seen, 6 needed"
+    else:
+        line += f"  trend {fmt_bytes(p.bytes_per_second * 60, signed=True)}/min{per_request}"
+        if p.forecast is not None and p.forecast.limit_kind == "cgroup":
+            line += f"  {escape(forecast_text(p.forecast))}"
+        elif p.heap_limit:
+            line += f"  heap limit {'in ' if p.seconds_to_limit is not None else ''}{fmt_duration(p.seconds_to_limit)}"
+    console.print(line + verdict, highlight=False)
     if p.snapshot:
         console.print(f"  [yellow]heap past the threshold: snapshot written to {escape(p.snapshot)}[/] ({SECRETS_WARNING})", highlight=False)
+    if p.oom_kills:
+        console.print(f"  [bold red]{p.oom_kills} OOM kill(s) in its cgroup since the watch began[/]", highlight=False)
+    if p.capture is not None:
+        for text in capture_text(p.capture):
+            console.print(f"  [yellow]{escape(text)}[/]", highlight=False)
+        if p.capture.culprits:
+            render_culprits(console, list(p.capture.culprits))
+        if p.capture.files:
+            console.print(f"  [yellow]Note:[/] {SECRETS_WARNING}.", highlight=False)
     if note:
         console.print(f"  [yellow]{escape(note)}[/]", highlight=False)
+
+
+def render_watch_summary(console: Console, points: Sequence[WatchPoint]) -> None:
+    """The last verdict of each process, once the watch ends."""
+    last: dict[int, WatchPoint] = {}
+    for p in points:
+        if not p.lost or p.pid not in last:
+            last[p.pid] = p
+    for p in last.values():
+        console.print(f"{p.role} {p.pid}: {escape(watch_verdict_text(p))}", highlight=False)
 
 
 def render_top_line(console: Console, rows: Sequence[tuple[str, int, Reading, int]]) -> None:

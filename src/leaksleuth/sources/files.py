@@ -6,8 +6,6 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from leaksleuth.model import SourceLocation
-
 MAX_SOURCE_BYTES = 4 << 20
 
 
@@ -36,11 +34,6 @@ def display_file(url: str, project: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
-
-
-def source_location(url: str, line: int, column: int, project: Path | None) -> SourceLocation:
-    """A 1-based position in a script, its file shown relative to the project."""
-    return SourceLocation(display_file(url, project), line, column)
 
 
 def find_in_source(path: Path, pattern: re.Pattern[str]) -> tuple[int, int, str] | None:

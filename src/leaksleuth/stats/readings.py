@@ -21,6 +21,7 @@ from leaksleuth.model import (
 from leaksleuth.stats.fit import robust_fit, verdict
 
 HANDLE_LEAK = 0.5  # resources (timers, listeners...) gained per request that make a leak
+UNREF_TIMERS = "Timeout (unref'd)"  # live timers Node's active-resource list leaves out
 
 
 def heap_series(readings: Sequence[Reading]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +100,8 @@ def summarise(
         code_bytes_per_request=sum(p.code_bytes_per_request for p in served_fits),
         rss_bytes_per_request=sum(p.rss_bytes_per_request for p in served_fits),
         external_bytes_per_request=sum(p.external_bytes_per_request for p in served_fits),
-        timers_per_request=handles.get("Timeout", 0.0),
+        timers_per_request=handles.get("Timeout", 0.0) + handles.get(UNREF_TIMERS, 0.0),
+        unref_timers_per_request=handles.get(UNREF_TIMERS, 0.0),
         handles_per_request=handles,
         requests=load.requests,
         errors=load.errors,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+from leaksleuth.model import Interval, LimitKind, OomForecast
 from leaksleuth.stats.fit import robust_fit
 
 # V8's heap_size_limit counts the young generation's reserve (3 × a 16 MiB semi-space on 64-bit)
@@ -34,3 +36,27 @@ def seconds_to_limit(used: int, limit: int, slope: float) -> float | None:
     if limit <= used:
         return 0.0
     return (limit - used) / slope
+
+
+def oom_forecast(
+    limits: Sequence[tuple[LimitKind, int | None, float, float, Interval]],
+) -> OomForecast | None:
+    """The limit that is hit first. Each entry: (kind, limit bytes or None, the fitted level now,
+    the slope per second, its 95% interval). Growing ones are ranked by the central estimate;
+    when none grows, the nearest limit is named with no time."""
+    known = [(kind, int(limit), level, slope, ci) for kind, limit, level, slope, ci in limits if limit]
+    if not known:
+        return None
+    forecasts = []
+    for kind, limit, level, slope, ci in known:
+        used = int(level)
+        forecasts.append(OomForecast(
+            limit_kind=kind, limit_bytes=limit, used_bytes=used,
+            seconds=seconds_to_limit(used, limit, slope),
+            earliest=seconds_to_limit(used, limit, max(ci.high, slope)) if math.isfinite(ci.high) else None,
+            latest=seconds_to_limit(used, limit, ci.low) if ci.low > 0 else None,
+        ))
+    growing = [f for f in forecasts if f.seconds is not None]
+    if growing:
+        return min(growing, key=lambda f: f.seconds if f.seconds is not None else math.inf)
+    return min(forecasts, key=lambda f: f.limit_bytes - f.used_bytes)
