@@ -26,6 +26,7 @@ from leaksleuth.heap.growth import (
 from leaksleuth.heap.jsrules import (
     edge_variable,
     is_identifier,
+    is_weakmap_table_edge,
     module_file,
     node_label,
     property_target,
@@ -170,17 +171,21 @@ def _app_holder(snap: HeapSnapshot, path: RetainerPath, start: int, k: int, proj
     """(step, module file, variable): the first object on the way down to the owner that a
     variable of an app module also holds, for a path whose shortest way in runs through library
     code (`Vue.prototype.$bus` when the bus is the app's `bus.js`)."""
-    first, nodes, edges = retainers(snap)
     context = snap.edge_type_code("context")
     steps = path.steps
+    wanted = [steps[i].node for i in range(max(start, 0) + 1, min(k, len(steps) - 1) + 1)]
+    if not wanted:
+        return None
+    # the context edges into these few nodes, in one pass over the edges (no reverse graph)
+    hits = np.flatnonzero(np.isin(snap.edge_to, np.asarray(wanted, dtype=snap.edge_to.dtype)))
+    hits = hits[snap.edge_type[hits] == context]
+    holders = np.searchsorted(snap.first_edge, hits, side="right") - 1
     for i in range(max(start, 0) + 1, min(k, len(steps) - 1) + 1):
         node = steps[i].node
-        for j in range(int(first[node]), int(first[node + 1])):
-            edge = int(edges[j])
-            if int(snap.edge_type[edge]) != context:
+        for edge, holder in zip(hits.tolist(), holders.tolist()):
+            if int(snap.edge_to[edge]) != node:
                 continue
             var = snap.edge_name(edge)
-            holder = int(nodes[j])
             if not is_identifier(var) or snap.node_name_text(holder) != "system / Context":
                 continue
             module = _module_of_context(snap, holder, var, project)
@@ -263,9 +268,8 @@ def _strong_tree(snap: HeapSnapshot) -> np.ndarray:
 
 def _weakmap_step(snap: HeapSnapshot, path: RetainerPath) -> int:
     """The step entered through a WeakMap's table (-1 if none)."""
-    mask = _weakmap_edges(snap)
     for i, step in enumerate(path.steps):
-        if step.edge >= 0 and mask[step.edge]:
+        if is_weakmap_table_edge(snap, step.edge):
             return i
     return -1
 

@@ -180,6 +180,18 @@ def weakmap_table_edges(snap: HeapSnapshot) -> np.ndarray:
     return mask
 
 
+def is_weakmap_table_edge(snap: HeapSnapshot, edge: int) -> bool:
+    """One edge of `weakmap_table_edges`, judged alone (for a path: no pass over the graph)."""
+    if edge < 0 or int(snap.edge_type[edge]) != snap.edge_type_code("internal"):
+        return False
+    text = snap.edge_name(edge)
+    m = _EPHEMERON.search(text) if "pair in WeakMap" in text else None
+    if m is None:
+        return False
+    source = int(np.searchsorted(snap.first_edge, edge, side="right")) - 1
+    return int(snap.node_id[source]) == int(m.group(1))
+
+
 def is_vue_reactivity_cache(name: str | None) -> bool:
     """A variable of Vue 3's reactivity package that holds a WeakMap cache."""
     return bool(name) and name in VUE_REACTIVITY_WEAKMAPS
