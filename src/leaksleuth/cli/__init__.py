@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import signal
 import sys
 from typing import Any
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     SIGINT (Ctrl-C), SIGTERM and SIGHUP stop a run the same way: every clean-up runs (targets
     stopped, inspectors closed, temp files removed), one line on stderr, exit 128 + the signal
     number (130, 143, 129)."""
+    # heap text may hold lone surrogates (V8 writes them): print them escaped, never crash on them
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the width
 
     def say(text: str) -> None:
