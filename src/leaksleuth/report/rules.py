@@ -70,17 +70,27 @@ def rule_file(spec: RulesSpec) -> str:
     )
     trough = f"min_over_time(leaksleuth:heap_old_bytes[{w}])"
     requests = f"sum by ({key}) (rate({spec.request_metric}{sel}[{r}]))"
-    growth = "deriv(leaksleuth:heap_trough_bytes[" + r + "])"
+    def grows(over: str) -> str:
+        """The troughs' slope over `over`, per request where the counter exists, above threshold."""
+        growth = f"deriv(leaksleuth:heap_trough_bytes[{over}])"
+        return (
+            "(\n"
+            f"  ({growth} / on ({key}) group_left leaksleuth:requests_per_second > {spec.threshold:g})\n"
+            f"  or\n"
+            f"  ({growth} > {spec.rate_threshold:g} unless on ({key}) leaksleuth:requests_per_second)\n"
+            ")"
+        )
+
     sign_test = (
         f"quantile_over_time(0.5, leaksleuth:heap_trough_bytes[{third}])\n"
         f"  > quantile_over_time(0.5, leaksleuth:heap_trough_bytes[{third}] offset {two_thirds})"
     )
+    # growth over the whole range and still over its last third: a warm-up that levels off (the
+    # growth analysis's linearity check, as far as PromQL goes) is not a leak
     leak = (
-        "(\n"
-        f"  ({growth} / on ({key}) group_left leaksleuth:requests_per_second > {spec.threshold:g})\n"
-        f"  or\n"
-        f"  ({growth} > {spec.rate_threshold:g} unless on ({key}) leaksleuth:requests_per_second)\n"
-        ")\n"
+        f"{grows(r)}\n"
+        f"and\n"
+        f"{grows(third)}\n"
         f"and\n"
         f"({sign_test})\n"
         f"and\n"
