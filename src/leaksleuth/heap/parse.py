@@ -21,6 +21,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -543,25 +544,37 @@ def load_node_ids(path: str | os.PathLike[str], *, chunk_bytes: int = CHUNK_BYTE
 
 def _load_ids(stream: _Stream) -> np.ndarray:
     path = stream.path
-    header = _read_header(stream)
-    meta = header.get("meta")
-    if not isinstance(meta, dict):
-        raise SnapshotError(f"{path}: unsupported snapshot format: no snapshot.meta")
+    header, meta = _header_and_meta(stream)
     node_fields = _field_index(meta, "node_fields", _NODE_FIELDS_REQUIRED, path)
     node_count = _count(header, "node_count", 1, MAX_NODES, path)
     rows, where, _ = _rows_for(node_fields, ("id",), ())
-    while True:
-        stream.section = "the top-level object"
-        key = stream.read_key()
-        if key is None:
-            break
-        stream.section = _section_name(key)
+    for key in _sections(stream):
         if key == "nodes":
             nodes, _ = _read_records(stream, "nodes", node_count, rows, len(where), 0, _file_size(stream.handle), node_fields)
             ids: np.ndarray = np.sort(nodes[where["id"]])
             return ids
         stream.skip_value()
     raise SnapshotError(f"{path}: not a complete heap snapshot: no nodes")
+
+
+def _header_and_meta(stream: _Stream) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `snapshot` header and its `meta`, which every reading of a file starts from."""
+    header = _read_header(stream)
+    meta = header.get("meta")
+    if not isinstance(meta, dict):
+        raise SnapshotError(f"{stream.path}: unsupported snapshot format: no snapshot.meta")
+    return header, meta
+
+
+def _sections(stream: _Stream) -> Iterator[str]:
+    """The keys of the top-level object, in file order; the caller reads or skips each value."""
+    while True:
+        stream.section = "the top-level object"
+        key = stream.read_key()
+        if key is None:
+            return
+        stream.section = _section_name(key)
+        yield key
 
 
 def _section_name(key: str) -> str:
@@ -604,10 +617,7 @@ def _read_records(
 
 def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
     path = stream.path
-    header = _read_header(stream)
-    meta = header.get("meta")
-    if not isinstance(meta, dict):
-        raise SnapshotError(f"{path}: unsupported snapshot format: no snapshot.meta")
+    header, meta = _header_and_meta(stream)
     node_fields = _field_index(meta, "node_fields", _NODE_FIELDS_REQUIRED, path)
     edge_fields = _field_index(meta, "edge_fields", _EDGE_FIELDS_REQUIRED, path)
     # locations are optional, but if meta describes them it must do so properly
@@ -626,12 +636,7 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
     loc_matrix = np.zeros((4, 0), dtype=np.uint32)
     no_bytes = np.zeros((0, 0), dtype=np.uint8)
     strings: StringTable | None = None
-    while True:
-        stream.section = "the top-level object"
-        key = stream.read_key()
-        if key is None:
-            break
-        stream.section = _section_name(key)
+    for key in _sections(stream):
         if key == "nodes":
             nodes, nodes8 = _read_records(
                 stream,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import websockets
@@ -56,22 +56,31 @@ class FakeNode:
 
 
 @contextlib.asynccontextmanager
-async def running(node: FakeNode) -> AsyncIterator[tuple[str, Inspected]]:
-    """(URL to load, an Inspected connected to the fake inspector)."""
-    app = web.Application()
-    app.router.add_get("/", node.http)
+async def serving(app: web.Application, cdp: Callable[[websockets.ServerConnection], Awaitable[None]]
+                  ) -> AsyncIterator[tuple[str, Inspected]]:
+    """Serve `app` over HTTP and `cdp` as an inspector, both on loopback: (base URL, an Inspected
+    connected to that inspector)."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     http_port = runner.addresses[0][1]
-    async with websockets.serve(node.cdp, "127.0.0.1", 0) as server:
+    async with websockets.serve(cdp, "127.0.0.1", 0) as server:
         ws_port = server.sockets[0].getsockname()[1]
         url = f"ws://127.0.0.1:{ws_port}/fake"
         session = await InspectorSession.connect(url)
         process = NodeProcess(pid=1, ppid=0, inspector_url=url, argv=("node", "fake.js"), role="server", serving=True)
         try:
-            yield f"http://127.0.0.1:{http_port}/", Inspected(process, session)
+            yield f"http://127.0.0.1:{http_port}", Inspected(process, session)
         finally:
             await session.close()
             await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running(node: FakeNode) -> AsyncIterator[tuple[str, Inspected]]:
+    """(URL to load, an Inspected connected to the fake inspector)."""
+    app = web.Application()
+    app.router.add_get("/", node.http)
+    async with serving(app, node.cdp) as (base, ins):
+        yield f"{base}/", ins

@@ -14,9 +14,8 @@ import numpy as np
 import websockets
 from aiohttp import web
 
-from leaksleuth.live.cdp import InspectorSession
-from leaksleuth.live.discover import NodeProcess
 from leaksleuth.live.rounds import Inspected
+from tests.unit.core.fake_node import serving
 
 
 @dataclass
@@ -79,18 +78,5 @@ async def running(node: FakeRoutes) -> AsyncIterator[tuple[str, Inspected]]:
     app = web.Application()
     app.router.add_post("/login", node.login)
     app.router.add_route("*", "/{tail:.*}", node.http)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    http_port = runner.addresses[0][1]
-    async with websockets.serve(node.cdp, "127.0.0.1", 0) as server:
-        ws_port = server.sockets[0].getsockname()[1]
-        url = f"ws://127.0.0.1:{ws_port}/fake"
-        session = await InspectorSession.connect(url)
-        process = NodeProcess(pid=1, ppid=0, inspector_url=url, argv=("node", "fake.js"), role="server", serving=True)
-        try:
-            yield f"http://127.0.0.1:{http_port}", Inspected(process, session)
-        finally:
-            await session.close()
-            await runner.cleanup()
+    async with serving(app, node.cdp) as running_node:
+        yield running_node
