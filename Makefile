@@ -7,10 +7,13 @@ FLEET := tests/fixtures/fleet
 
 .PHONY: demo test setup bench clean chromium prometheus builds
 
-$(VENV)/.installed: pyproject.toml
+# the last step compiles the heap kernels into src/leaksleuth/heap/_jitcache (a wheel carries them
+# already): no run, not even the first, waits for numba's JIT
+$(VENV)/.installed: pyproject.toml setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m leaksleuth.heap.warmup
 	touch $@
 
 $(DEMO)/node_modules/.installed: $(DEMO)/package-lock.json
@@ -94,5 +97,5 @@ test: setup chromium prometheus $(FLEET)/node_modules/.installed builds
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DEMO)/node_modules $(FLEET)/node_modules $(BUILDS)/*/node_modules $(BUILDS)/*/dist \
+	rm -rf $(VENV) src/leaksleuth/heap/_jitcache $(DEMO)/node_modules $(FLEET)/node_modules $(BUILDS)/*/node_modules $(BUILDS)/*/dist \
 		$(FIXTURES)/*/node_modules $(FIXTURES)/next14/.next $(FIXTURES)/nuxt3/.nuxt $(FIXTURES)/nuxt3/.output

@@ -71,7 +71,8 @@ def test_cli_main_exits_128_plus_the_signal_with_one_line(capsys, monkeypatch):
     def stopped(**kw: object) -> int:
         raise Interrupted(signal.SIGHUP)
 
-    monkeypatch.setattr(cli, "all_commands", lambda: [_command(stopped)])
+    monkeypatch.setattr(cli, "command_names", lambda: ["boom"])
+    monkeypatch.setattr(cli, "command_named", lambda name: _command(stopped) if name == "boom" else None)
     assert cli.main(["boom"]) == 129
     err = capsys.readouterr().err
     assert [x for x in err.splitlines() if x.strip()] == ["leaksleuth: interrupted by SIGHUP"]

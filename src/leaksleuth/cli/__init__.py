@@ -19,19 +19,38 @@ from leaksleuth.errors import Interrupted, LeakSleuthError
 EXIT_USAGE_OR_TARGET = 3
 
 
-# one module per command, each exposing `commands: list[click.Command]`
-COMMAND_MODULES = ("measure", "hunt", "demo", "top", "watch", "snapshot", "offline", "experiment", "fleet", "rules")
+# the module of each command, each exposing `commands: list[click.Command]`; a command's module
+# is imported only when that command runs (`analyze` need not load aiohttp, scipy or the fleet)
+COMMAND_MODULES = {
+    "analyze": "offline", "demo": "demo", "diff": "offline", "experiment": "experiment", "fleet": "fleet",
+    "hunt": "hunt", "measure": "measure", "path": "offline", "rules": "rules", "snapshot": "snapshot",
+    "top": "top", "watch": "watch",
+}
+
+
+def command_names() -> list[str]:
+    return sorted(COMMAND_MODULES)
+
+
+def command_named(name: str) -> click.Command | None:
+    module_name = COMMAND_MODULES.get(name)
+    if module_name is None:
+        return None
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return next((c for c in module.commands if c.name == name), None)
 
 
 def all_commands() -> list[click.Command]:
-    found: list[click.Command] = []
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        found.extend(module.commands)
-    return found
+    return [c for c in map(command_named, command_names()) if c is not None]
 
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return command_names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return command_named(cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         # a KeyboardInterrupt reaching click becomes Abort plus a blank line on stderr: the
         # CLI's stderr is one line, so an interruption passes click as an ordinary exception
@@ -53,8 +72,6 @@ def build_cli() -> click.Group:
     def cli() -> None:
         """Find, measure and pinpoint memory leaks in Node.js servers."""
 
-    for command in all_commands():
-        cli.add_command(command)
     return cli
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from leaksleuth import api
 from leaksleuth.errors import SnapshotError, UsageError
+from leaksleuth.heap.culprits import find_culprits
 from leaksleuth.heap.diff import HeapDiff, diff_snapshots
 from leaksleuth.heap.graph import retained_sizes
 from leaksleuth.heap.jsrules import node_label
+from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.paths import format_path, path_json, retainer_paths
 from leaksleuth.heap.summary import HeapSummary, summarize
 from leaksleuth.jsonio import write_json
@@ -40,7 +41,7 @@ def analyze(files: tuple[Path, ...], top: int, json_path: Path | None, request_c
         raise UsageError("give one snapshot (summary) or three or more (growth); for two, use `leaksleuth diff`")
     if len(files) > 2:
         return _analyze_series(files, request_counts, project, json_path)
-    summary = summarize(api.load_snapshot(files[0]))
+    summary = summarize(load_snapshot(files[0]))
     write_json(json_path, summary.to_json())
     shown = HeapSummary(summary.nodes, summary.edges, summary.total_size, summary.constructors[:top])
     render_summary(make_console(), shown, title=str(files[0]))
@@ -65,7 +66,7 @@ def request_counts_of(text: str | None, snapshots: int) -> list[float]:
 def _analyze_series(files: tuple[Path, ...], request_counts: str | None, project: Path | None,
                     json_path: Path | None) -> int:
     counts = request_counts_of(request_counts, len(files))
-    culprits = api.find_culprits(list(files), counts, project or Path.cwd())
+    culprits = find_culprits(list(files), counts, project or Path.cwd())
     console = make_console()
     if request_counts is None:
         console.print("[dim]No --requests given: growth is per snapshot step, shown as 'per request'.[/]")
@@ -81,7 +82,7 @@ def _analyze_series(files: tuple[Path, ...], request_counts: str | None, project
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
 def diff(before: Path, after: Path, top: int, json_path: Path | None) -> int:
     """Objects added and freed between two snapshots of one process, by constructor."""
-    result = diff_snapshots(api.load_snapshot(before), api.load_snapshot(after))
+    result = diff_snapshots(load_snapshot(before), load_snapshot(after))
     write_json(json_path, result.to_json())
     shown = HeapDiff(result.added, result.freed, result.added_size, result.freed_size, result.constructors[:top])
     render_diff(make_console(), shown, title=f"{before} → {after}")
@@ -103,7 +104,7 @@ def _parse_node_id(text: str) -> int:
 def path(file: Path, node_id: str, max_paths: int, json_path: Path | None) -> int:
     """Show what keeps one object alive: shortest retainer paths from the GC roots."""
     wanted = _parse_node_id(node_id)
-    snap = api.load_snapshot(file)
+    snap = load_snapshot(file)
     ordinal = snap.find_node(wanted)
     if ordinal < 0:
         raise SnapshotError(f"{file}: no node with id @{wanted}")

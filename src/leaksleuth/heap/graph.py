@@ -13,9 +13,9 @@ Each stage is a compiled kernel and caches its result on the snapshot.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from leaksleuth.errors import SnapshotError
+from leaksleuth.heap.jit import njit
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 UNREACHED = -1

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 from leaksleuth.heap.graph import distances
+from leaksleuth.heap.jit import njit
 from leaksleuth.heap.jsrules import display_class, property_target
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from numba import njit
 
 from leaksleuth.errors import SnapshotError
+from leaksleuth.heap.jit import njit
 from leaksleuth.heap.snapshot import HeapSnapshot, Locations, StringTable
 
 CHUNK_BYTES = 16 * 1024 * 1024

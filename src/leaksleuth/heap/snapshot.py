@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
-from numba import njit
+
+from leaksleuth.heap.jit import njit
 
 ROOT = 0
 

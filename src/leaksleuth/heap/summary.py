@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from numba import njit
 
 from leaksleuth.heap.graph import class_retained_sizes
+from leaksleuth.heap.jit import njit
 from leaksleuth.heap.snapshot import HeapSnapshot
 
 
