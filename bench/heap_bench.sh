@@ -4,8 +4,11 @@
 #   bash bench/heap_bench.sh            # from the repo root or anywhere
 #
 # Environment knobs:
-#   SIZES="100 450"      snapshot sizes in MB to generate / measure
-#   TOOLS="cat pyread leaksleuth memlab-object-size memlab-find-leaks"
+#   SIZES="450 1100 2000 4000"   snapshot sizes in MB to generate / measure (bench/gen_snapshot.js;
+#                        a 4 GB file takes ~19 GB of RAM to write, once)
+#   TOOLS="cat leaksleuth memlab-object-size"   per file; also: pyread, leaksleuth-phases
+#                        (bench/leaksleuth_heap.py: phase timings), memlab-find-leaks (the
+#                        file as baseline, target and final)
 #   TOOL_TIMEOUT=1800    seconds per tool run before it is killed (reported as failed)
 #   REPEAT=1             runs per tool and file: the table shows the fastest wall time
 #                        and the largest peak RSS of the runs
@@ -13,8 +16,12 @@
 #                        memlab.js`; by default the shipped bin is used, whose shebang
 #                        pins --max-old-space-size=4096 (NODE_OPTIONS cannot raise it)
 #   PYTHON=.venv/bin/python
-#   SERIES="4800000"     three-snapshot series to generate (heap nodes of the base; 4.8 M makes
-#                        3 × ~450 MB) with bench/gen_series.js: a process leaking between snapshots
+#   SERIES="4800000 12000000"   three-snapshot series to generate (heap nodes of the base; 4.8 M
+#                        makes 3 × ~450 MB, 12 M 3 × ~1.1 GB) with bench/gen_series.js: a process
+#                        leaking between snapshots
+#   SERIES_MEMLAB_MAX=2000   run memlab-find-leaks-3 on series up to this many MB in all (beyond,
+#                        its 4 GB heap is known to fail; the row says "skipped")
+#   COLD=1               also run bench/cold_start.sh (first run after `pip install` vs warm)
 #   SERIES_TOOLS="leaksleuth-3 memlab-find-leaks-3"   growth analysis of s0 s1 s2 by each tool
 #
 # What it does, on a fresh clone:
@@ -32,13 +39,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 cd "$ROOT"
 
-SIZES="${SIZES:-100 450}"
-TOOLS="${TOOLS:-cat pyread leaksleuth memlab-object-size memlab-find-leaks}"
+SIZES="${SIZES:-450 1100 2000 4000}"
+TOOLS="${TOOLS:-cat leaksleuth memlab-object-size}"
+SERIES_MEMLAB_MAX="${SERIES_MEMLAB_MAX:-2000}"
+COLD="${COLD:-1}"
 TOOL_TIMEOUT="${TOOL_TIMEOUT:-1800}"
 REPEAT="${REPEAT:-1}"
 MEMLAB_HEAP_MB="${MEMLAB_HEAP_MB:-}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-SERIES="${SERIES-4800000}"
+SERIES="${SERIES-4800000 12000000}"
 SERIES_TOOLS="${SERIES_TOOLS:-leaksleuth-3 memlab-find-leaks-3}"
 OUT="$HERE/out"
 LOGS="$OUT/logs"
@@ -114,10 +123,11 @@ tool_cmd() {  # tool file workdir -> command words on stdout, one per line
     cat) printf '%s\n' sh -c 'cat "$1" >/dev/null' sh "$f" ;;
     pyread) printf '%s\n' "$PYTHON" -c \
       'import sys,collections; fh=open(sys.argv[1],"rb",buffering=0); b=bytearray(1<<24); collections.deque(iter(lambda: fh.readinto(b), 0), maxlen=0)' "$f" ;;
-    leaksleuth) printf '%s\n' "$PYTHON" "$HERE/leaksleuth_heap.py" "$f" --top 10 ;;
+    leaksleuth) printf '%s\n' "$ROOT/.venv/bin/leaksleuth" analyze "$f" --top 10 ;;
+    leaksleuth-phases) printf '%s\n' "$PYTHON" "$HERE/leaksleuth_heap.py" "$f" --top 10 ;;
     memlab-object-size) memlab_cmd; printf '%s\n' analyze object-size --snapshot "$f" --work-dir "$wd" ;;
     memlab-find-leaks) memlab_cmd; printf '%s\n' find-leaks --baseline "$f" --target "$f" --final "$f" --work-dir "$wd" ;;
-    leaksleuth-3) printf '%s\n' "$PYTHON" -m leaksleuth.cli analyze "$f/s0.heapsnapshot" "$f/s1.heapsnapshot" \
+    leaksleuth-3) printf '%s\n' "$ROOT/.venv/bin/leaksleuth" analyze "$f/s0.heapsnapshot" "$f/s1.heapsnapshot" \
       "$f/s2.heapsnapshot" --requests 0,300,600 ;;
     memlab-find-leaks-3) memlab_cmd; printf '%s\n' find-leaks --baseline "$f/s0.heapsnapshot" \
       --target "$f/s1.heapsnapshot" --final "$f/s2.heapsnapshot" --trace-all-objects --work-dir "$wd" ;;
@@ -172,7 +182,7 @@ run_row() {
     else
       mbps=-
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$f")" "$size_mb" "$tool" "$best" "$peak" "$mbps" "$status" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$size_mb" "$tool" "$best" "$peak" "$mbps" "$status" >>"$RESULTS"
 }
 
 for mb in $SIZES; do
@@ -182,14 +192,38 @@ for mb in $SIZES; do
 done
 for nodes in $SERIES; do
   d="$OUT/series-$nodes"
+  cat "$d"/s[012].heapsnapshot >/dev/null  # read from memory, as the single files are
   # the three files together
   size_mb=$(stat -c %s "$d"/s[012].heapsnapshot | awk '{t += $1} END{printf "%.1f", t/1048576}')
-  for tool in $SERIES_TOOLS; do run_row "$tool" "$d" "series-$nodes" "$size_mb"; done
+  for tool in $SERIES_TOOLS; do
+    if [[ $tool == memlab* ]] && awk -v s="$size_mb" -v m="$SERIES_MEMLAB_MAX" 'BEGIN{exit !(s > m)}'; then
+      printf '%s\t%s\t%s\t-\t-\t-\t%s\n' "series-$nodes" "$size_mb" "$tool" "skipped (over SERIES_MEMLAB_MAX=$SERIES_MEMLAB_MAX MB)" >>"$RESULTS"
+      continue
+    fi
+    run_row "$tool" "$d" "series-$nodes" "$size_mb"
+  done
 done
 
 # ---- d) table ----------------------------------------------------------------------
 echo
-awk -F'\t' 'NR==1{printf "%-24s %-9s %-20s %9s %12s %8s  %s\n", "file(s)", "size MB", "tool", "wall s", "peak RSS MB", "MB/s", "status"; next}
-            {printf "%-24s %-9s %-20s %9s %12s %8s  %s\n", $1, $2, $3, $4, $5, $6, $7}' "$RESULTS"
+awk -F'\t' '
+  NR == 1 { next }
+  { key = $1; tool = $3; t[key, tool] = $4; r[key, tool] = $5; ok[key, tool] = ($7 == "ok") }
+  { rows[++n] = $0 }
+  END {
+    printf "%-22s %8s  %-20s %8s %10s %7s %6s  %s\n", "file(s)", "MB", "tool", "wall s", "peak MB", "RSS/MB", "MB/s", "status / vs memlab"
+    for (i = 1; i <= n; i++) {
+      split(rows[i], f, "\t")
+      note = f[7]
+      other = (f[3] == "leaksleuth") ? "memlab-object-size" : (f[3] == "leaksleuth-3") ? "memlab-find-leaks-3" : ""
+      if (note == "ok" && other != "" && ok[f[1], other])
+        note = sprintf("%.1fx faster, %.2fx the peak RSS", t[f[1], other] / f[4], f[5] / r[f[1], other])
+      ratio = (f[5] ~ /^[0-9.]+$/ && f[2] > 0) ? sprintf("%.2f", f[5] / f[2]) : "-"
+      printf "%-22s %8s  %-20s %8s %10s %7s %6s  %s\n", f[1], f[2], f[3], f[4], f[5], ratio, f[6], note
+    }
+  }' "$RESULTS"
 echo
 say "results in $RESULTS, logs in $LOGS"
+if [ "$COLD" = 1 ]; then
+  FILE="$OUT/heap-$(echo "$SIZES" | awk '{print $1}')mb.heapsnapshot" PYTHON="$PYTHON" bash "$HERE/cold_start.sh"
+fi
