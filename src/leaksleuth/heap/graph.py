@@ -196,10 +196,14 @@ def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong):  # 
 
 
 @njit(cache=True, nogil=True)
-def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, count):  # type: ignore[no-untyped-def]
+def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, count, owned):  # type: ignore[no-untyped-def]
     """Reverse CSR of the essential edges between reached nodes, in preorder numbers:
     the predecessors of w (a preorder number) are pred[first[w]:first[w+1]]. The DFS parent
-    is left out (the semidominator search starts from it), which most nodes' only one is."""
+    is left out (the semidominator search starts from it), which most nodes' only one is.
+
+    Preorder numbers below `owned` are the nodes the root's own DFS reached; an edge from a
+    node only reached later (held through weak edges alone) into them is left out, as DevTools
+    and MemLab do: a weakly held object does not change who retains the live heap."""
     n = first_edge.shape[0] - 1
     first = np.zeros(count + 1, dtype=np.uint32)
     total = 0
@@ -210,7 +214,7 @@ def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, par
         for e in range(first_edge[v], first_edge[v + 1]):
             if _is_essential(edge_type[e], v, weak, shortcut, root):
                 dw = dfn[edge_to[e]]
-                if dw >= 0 and parent[dw] != dv:
+                if dw >= 0 and parent[dw] != dv and (dv < owned or dw >= owned):
                     first[dw] += 1
                     total += 1
     acc = 0
@@ -226,7 +230,7 @@ def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, par
         for e in range(first_edge[v], first_edge[v + 1]):
             if _is_essential(edge_type[e], v, weak, shortcut, root):
                 dw = dfn[edge_to[e]]
-                if dw >= 0 and parent[dw] != dv:
+                if dw >= 0 and parent[dw] != dv and (dv < owned or dw >= owned):
                     slot = np.int64(first[dw]) - 1
                     first[dw] = slot
                     pred[slot] = dv
@@ -302,8 +306,10 @@ def dominators(snap: HeapSnapshot) -> np.ndarray:
             snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, strong
         )
         del strong
+        extra = np.flatnonzero(virtual[:count])
+        owned = int(extra[0]) if len(extra) else count  # reached from the root itself
         first, pred = _predecessors(
-            snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, dfn, parent, count
+            snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, dfn, parent, count, owned
         )
         del dfn
         idom_pre = _semi_nca(parent, virtual, count, first, pred)

@@ -16,7 +16,8 @@ from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 def essential_successors(snap: HeapSnapshot) -> list[list[int]]:
     """Per node, targets of edges DevTools counts for dominators, plus the extra root edges to
-    nodes only weakly held (and not otherwise reached)."""
+    nodes only weakly held (and not otherwise reached), less the edges from nodes the root does
+    not reach into nodes it does."""
     weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
     n = snap.node_count
     succ: list[list[int]] = [[] for _ in range(n)]
@@ -27,6 +28,11 @@ def essential_successors(snap: HeapSnapshot) -> list[list[int]]:
                 continue
             succ[v].append(int(snap.edge_to[e]))
     reached = _reach(succ, ROOT, None)
+    # an object the root does not reach (held weakly, or not at all) does not retain what the
+    # root does: DevTools and MemLab drop such edges
+    for v in range(n):
+        if not reached[v]:
+            succ[v] = [w for w in succ[v] if not reached[w]]
     strong_retained = [False] * n
     for v in range(n):
         for e in range(int(snap.first_edge[v]), int(snap.first_edge[v + 1])):

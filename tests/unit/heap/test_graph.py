@@ -179,3 +179,19 @@ def test_distances_count_from_the_global_objects_first(tmp_path: Path) -> None:
     dist = distances(snap)
     assert (dist[g], dist[bus], dist[weakly]) == (1, 2, -1)
     assert (dist[b.root], dist[gc_roots], dist[handles]) == (100_000_000, 100_000_001, 100_000_002)
+
+
+def test_an_object_held_only_weakly_does_not_change_who_retains_the_live_heap(tmp_path: Path) -> None:
+    """root → A → B and a weakly held O → B: B stays A's (DevTools and MemLab skip edges from
+    nodes the root does not reach into nodes it does)."""
+    b = SnapshotBuilder()
+    a = b.node("object", "A", 10)
+    bb = b.node("object", "B", 100)
+    o = b.node("object", "O", 5)
+    b.edge(b.root, a, "element")
+    b.edge(a, bb, "property", "b")
+    b.edge(a, o, "weak", "o")
+    b.edge(o, bb, "property", "b")
+    snap = load_snapshot(b.write(tmp_path / "weak.heapsnapshot"))
+    assert dominators(snap).tolist() == [0, 0, a, 0]
+    assert retained_sizes(snap).tolist() == [115, 110, 100, 5]
