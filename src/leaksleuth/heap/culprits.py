@@ -194,7 +194,8 @@ def _app_holder(snap: HeapSnapshot, path: RetainerPath, start: int, k: int, proj
     return None
 
 
-OWN_BOOKKEEPING = "leaksleuth.unref"  # the Symbol.for() key of live/readings.py's timer tracking
+# the Symbol.for() keys of live/readings.py's timer and emitter tracking
+OWN_BOOKKEEPING = ("leaksleuth.unref", "leaksleuth.listeners")
 _PLUMBING = {"exports", "prototype", "_events", "default", "constructor", "__proto__"}
 
 
@@ -492,8 +493,8 @@ def _fold(culprits: list[Culprit]) -> list[Culprit]:
     holder of its keys, which may be a culprit already (same owner, same processes)."""
     kept: list[Culprit] = []
     for c in culprits:
-        if any(OWN_BOOKKEEPING in step for step in c.path):
-            continue  # the WeakRefs `measure` keeps to count unref'd timers are not the app's
+        if any(key in step for step in c.path for key in OWN_BOOKKEEPING):
+            continue  # the WeakRefs `measure` keeps to count unref'd timers and emitters are not the app's
         rerouted = any(isinstance(e, WeakMapRouteEvidence) for e in c.evidence)
         same = next((m for m in kept if m.owner == c.owner and m.processes == c.processes
                      and not m.owner.startswith("(each ")), None)

@@ -26,6 +26,11 @@ from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 MIN_BYTES_PER_REQUEST = 32.0
 V8_INTERNAL_TYPES = ("code", "object shape")
+# V8 metadata that a charged new object may have been given for itself (its hidden class, the
+# class's descriptor and transition arrays, a closure's context): charged to that object's owner
+METADATA_TYPES = ("object shape", "hidden", "array")
+NAME_TYPES = ("string", "concatenated string", "sliced string")  # property names in descriptors
+METADATA_DEPTH = 8  # object → map → descriptors → name; map → transitions → map → ...
 LINEARITY = (0.55, 1.8)  # accepted ratio of observed to expected growth between snapshots
 
 
@@ -163,6 +168,62 @@ def _system_names(snap: HeapSnapshot) -> np.ndarray:
     return result
 
 
+def _edges_from(snap: HeapSnapshot, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(source node, edge index) of every edge out of `nodes`, without a loop over them."""
+    starts = snap.first_edge[nodes]
+    counts = snap.first_edge[nodes + 1] - starts
+    total = int(counts.sum())
+    sources = np.repeat(nodes, counts)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return sources, np.repeat(starts, counts) + offsets
+
+
+def _bill_metadata(
+    snap: HeapSnapshot, is_new: np.ndarray, anchor: np.ndarray, charged: np.ndarray, system: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(owner per node, billed mask): `anchor` and `charged`, plus the new V8 metadata that the
+    new objects charged to one owner hold strongly, charged to that owner too.
+
+    A leak whose objects each get a hidden class of their own (a property named per request)
+    keeps a map, a descriptor array and the property's name per object: most of its bytes. Going
+    down strong edges from the owner's charged new objects, level by level, a new metadata node
+    (an object shape, a hidden or internal array, a `system / …` object such as a closure's
+    context) that nobody else is charged with goes to the owner that reaches it; the names in
+    new descriptor arrays too. Metadata reached from two owners at once is nobody's; so is what
+    no charged object reaches: compiled code, feedback, the shapes of the warm-up."""
+    owned = charged & (anchor != ROOT)
+    free = is_new & ~owned
+    metadata = free & (_type_mask(snap, METADATA_TYPES) | (system & _type_mask(snap, ("object",))))
+    names = free & _type_mask(snap, NAME_TYPES)
+    strong = np.ones(max(len(snap.edge_type_names), 256), dtype=bool)
+    for kind in ("weak", "shortcut"):
+        if snap.edge_type_code(kind) >= 0:
+            strong[snap.edge_type_code(kind)] = False
+    owner = np.where(owned, anchor, -1).astype(np.int64)
+    frontier = np.flatnonzero(owned)
+    for depth in range(METADATA_DEPTH):
+        if not len(frontier):
+            break
+        sources, edges = _edges_from(snap, frontier)
+        targets = snap.edge_to[edges].astype(np.int64)
+        # names only below metadata (a descriptor array's keys), not an object's own strings
+        wanted = metadata[targets] | names[targets] if depth else metadata[targets]
+        keep = strong[snap.edge_type[edges]] & wanted & (owner[targets] == -1)
+        targets, claims = targets[keep], owner[sources[keep]]
+        if not len(targets):
+            break
+        by_target = np.lexsort((claims, targets))
+        targets, claims = targets[by_target], claims[by_target]
+        uniq, first = np.unique(targets, return_index=True)
+        last = np.r_[first[1:], len(targets)] - 1
+        agreed = claims[first] == claims[last]  # sorted per target: one owner iff ends agree
+        owner[uniq] = np.where(agreed, claims[first], -2)  # -2: two owners, nobody's
+        frontier = uniq[agreed & metadata[uniq]]  # names hold nothing more
+    billed = owned | (owner >= 0)
+    billed_owner = np.where(billed & ~owned, owner, anchor).astype(anchor.dtype)
+    return billed_owner, billed | charged
+
+
 Baseline = HeapSnapshot | np.ndarray  # a snapshot, or its sorted node ids (all we need of it)
 
 
@@ -215,10 +276,12 @@ def owner_growth(
     # V8's own caches (compiled code, deopt data, object shapes) grow for thousands of requests
     # in a clean app; `measure` reports code space apart, and they are nobody's leak here
     charged = (is_new == 1) & (anchor >= 0) & ~_type_mask(later, V8_INTERNAL_TYPES)
+    # ...except what was made for the new objects themselves: their shapes, contexts and the like
+    billed_owner, billed = _bill_metadata(later, is_new == 1, anchor, charged, system)
     if charges is not None:
-        charges.extend((anchor, charged))
-    owners = anchor[charged]
-    sizes = later.node_self_size[charged].astype(np.int64)
+        charges.extend((billed_owner, billed))
+    owners = billed_owner[billed]
+    sizes = later.node_self_size[billed].astype(np.int64)
     uniq, inverse = np.unique(owners, return_inverse=True)
     new_bytes = np.bincount(inverse, weights=sizes).astype(np.int64)
     new_objects = np.bincount(inverse)

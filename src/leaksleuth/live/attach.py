@@ -9,6 +9,8 @@
   leaksleuth process is gone — killed with SIGKILL, say, so that nothing of ours can clean up —
   the guard closes the inspector we opened and restores `process.debugPort`. A normal detach
   removes the guard. On a user's inspector the guard only removes what we added.
+- Either way, when the last guard goes, what the readings wrapped to count unref'd timers and
+  listeners (`live/readings.py`) is put back at once (RESTORE_JS), not a minute later.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import psutil
 from leaksleuth.errors import TargetError
 from leaksleuth.live.cdp import InspectorSession
 from leaksleuth.live.discover import NodeProcess, is_node, listening_ports, port_owner
+from leaksleuth.live.readings import RESTORE_JS
 
 DEFAULT_PORT = 9229
 INSPECT_FLAG = re.compile(r"^--inspect(?:-brk|-wait|-port)?(?:=(.*))?$")
@@ -39,7 +42,9 @@ CLOSE_TIMEOUT = 10.0  # a target frozen in a heap snapshot answers late; its gua
 # The guard. {owner} is the leaksleuth pid, {token} this attach, {ours} whether we opened the
 # inspector, {port} the SIGUSR1 port to restore. `require` exists only while the evaluation runs,
 # so the timer's closure binds what it needs. Several guards may share a process (two leaksleuths
-# on a user's inspector), hence a Map keyed by token, under a symbol the app does not see.
+# on a user's inspector), hence a Map keyed by token, under a symbol the app does not see; the
+# last guard to go puts back what our readings wrapped ({restore}: RESTORE_JS, which needs no
+# `require`).
 GUARD_JS = """(() => {{
   const i = require('inspector'), fs = require('fs');
   const KEY = Symbol.for('leaksleuth.attach');
@@ -61,7 +66,10 @@ GUARD_JS = """(() => {{
   const guard = {{
     release() {{
       clearInterval(timer); process.removeListener('exit', onExit); guards.delete(token);
-      if (!guards.size && globalThis[KEY] === guards) delete globalThis[KEY];
+      if (!guards.size && globalThis[KEY] === guards) {{
+        delete globalThis[KEY];
+        try {{ {restore}; }} catch (e) {{}}
+      }}
     }},
     close(later) {{
       guard.release();
@@ -83,12 +91,14 @@ MOVE_JS = (
     "setTimeout(() => {{ i.close(); i.open(0, '127.0.0.1', false); fs.writeFileSync({file}, i.url()); }}, 50);"
 )
 
-# A normal detach: remove the guard; close the inspector if we opened it (after the reply).
+# A normal detach: remove the guard (the last one restores what the readings wrapped); close the
+# inspector if we opened it (after the reply).
 CLOSE_JS = """(() => {{
   const i = require('inspector');
   const guards = globalThis[Symbol.for('leaksleuth.attach')];
   const guard = guards && guards.get({token});
   if (guard) {{ guard.close(true); return true; }}
+  if (!guards) {{ try {{ {restore}; }} catch (e) {{}} }}  // no guard at all: no other leaksleuth either
   if ({ours}) setTimeout(() => {{ i.close(); process.debugPort = {port}; }}, 10);  // opened, not yet guarded
   return false;
 }})()"""
@@ -196,7 +206,7 @@ async def _undo_sigusr1(pid: int, before: set[int], token: str, sigusr1_port: in
 def _guard_js(token: str, *, ours: bool, port: int | None, then: str = "") -> str:
     return GUARD_JS.format(
         owner=os.getpid(), ours="true" if ours else "false", port=port or DEFAULT_PORT,
-        token=json.dumps(token), then=then,
+        token=json.dumps(token), then=then, restore=RESTORE_JS,
     )
 
 
@@ -321,7 +331,7 @@ async def close_inspectors(opened: list[Opened]) -> None:
             continue
         try:
             js = CLOSE_JS.format(token=json.dumps(o.token), ours="true" if o.ours else "false",
-                                 port=o.sigusr1_port or DEFAULT_PORT)
+                                 port=o.sigusr1_port or DEFAULT_PORT, restore=RESTORE_JS)
             await asyncio.wait_for(session.evaluate(js), CLOSE_TIMEOUT)
         except Exception:
             pass

@@ -150,8 +150,8 @@ def coverage_text(h: HuntResult) -> str | None:
     text = f"culprits explain {share:.0%} of the measured {fmt_bytes(measured)}/request ({fmt_bytes(explained)}/request)"
     if unexplained > 0:
         text += (
-            f"; unexplained: {fmt_bytes(unexplained)}/request (V8 metadata such as object shapes, code, and "
-            "objects no single owner keeps growing in step)"
+            f"; unexplained: {fmt_bytes(unexplained)}/request (V8 metadata no culprit's objects hold, such as "
+            "compiled code and shared shapes, and objects no single owner keeps growing in step)"
         )
     return text
 
