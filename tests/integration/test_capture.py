@@ -12,7 +12,7 @@ from leaksleuth.errors import HeadroomError
 from leaksleuth.heap.growth import sidecar_script_urls
 from leaksleuth.heap.parse import load_snapshot
 from leaksleuth.heap.summary import summarize
-from leaksleuth.live.capture import capture_snapshot, headroom
+from leaksleuth.live.capture import SNAPSHOT_COST_FACTOR, capture_snapshot, headroom
 from leaksleuth.live.connect import launched
 from leaksleuth.live.discover import listening_ports
 from leaksleuth.options import Launch
@@ -64,7 +64,7 @@ def test_capture_refuses_without_headroom_and_leaves_no_file(tmp_path):
             inspected = opened.inspected
             i = inspected[0]
             room = headroom(i.process.pid, 10 << 20, memory_limit=1 << 30)
-            assert room.needed == 90 << 20 and room.enough
+            assert room.needed == int(SNAPSHOT_COST_FACTOR * (10 << 20)) == 120 << 20 and room.enough
             with pytest.raises(HeadroomError, match="--force"):
                 await capture_snapshot(i.session, i.process.pid, out, memory_limit=60 << 20)  # ~RSS + a little
 

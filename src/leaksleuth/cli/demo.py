@@ -12,8 +12,7 @@ from leaksleuth.cli import signals
 from leaksleuth.cli.hunt import show_hunt
 from leaksleuth.cli.measure import show_partial
 from leaksleuth.errors import Interrupted, TargetExited
-from leaksleuth.flows.demo import DEFAULT_LEAKS, demo_launch, demo_url
-from leaksleuth.options import HuntSpec
+from leaksleuth.flows.demo import DEFAULT_LEAKS, demo_hunt_spec, demo_launch, demo_protocol, demo_url
 from leaksleuth.report.terminal import make_console, render_progress
 
 
@@ -34,7 +33,7 @@ def demo(leaks: str, egg: bool, json_file: Path | None, html_file: Path | None, 
                   highlight=False)
     started = time.monotonic()
     try:
-        result = signals.run(api.hunt_async(launch, demo_url(launch), options=HuntSpec(keep_dir=keep_dir),
+        result = signals.run(api.hunt_async(launch, demo_url(launch), demo_protocol(leaks), demo_hunt_spec(keep_dir),
                                             project=launch.cwd, on_progress=lambda p: render_progress(console, p)))
     except (TargetExited, Interrupted) as exc:
         show_partial(console, exc, json_file)

@@ -7,6 +7,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,12 @@ async def snapshot_series(
     profiles: list[dict[str, Any]],
     also: frozenset[int] = frozenset(),
     plan: Plan | None = None,
+    guard: Callable[[Path], None] | None = None,
 ) -> tuple[dict[int, list[Path]], list[int]]:
     """GC'd snapshots of every serving process (and of `also`) at n0 < n1 < n2 … requests; the
     sampling heap profiler runs from the first to the last, its profiles go to `profiles`. With a
-    `plan` (several routes), interval k sends plan[k-1]'s requests per route instead."""
+    `plan` (several routes), interval k sends plan[k-1]'s requests per route instead. `guard`:
+    see capture_snapshot (the private folder a target writes its snapshot into)."""
     chosen = [i for i in inspected if i.serving or i.process.pid in also] or inspected
     files: dict[int, list[Path]] = {i.process.pid: [] for i in chosen}
     counts: list[int] = []
@@ -75,7 +78,8 @@ async def snapshot_series(
             path = folder / f"pid{i.process.pid}-s{k}-{sent}req.heapsnapshot"
             on_progress(Progress("snapshot", requests=sent, snapshot=k + 1, snapshots=snapshots,
                                  pid=i.process.pid, role=i.process.role))
-            await capture_snapshot(i.session, i.process.pid, path, force=spec.force, memory_limit=spec.memory_limit)
+            await capture_snapshot(i.session, i.process.pid, path, force=spec.force, memory_limit=spec.memory_limit,
+                                   guard=guard)
             files[i.process.pid].append(path)
     return files, counts
 
@@ -165,7 +169,8 @@ async def hunt_open(
             growing = frozenset(p.pid for p in m.growing_elsewhere) if m else frozenset()
             try:
                 files, counts = await snapshot_series(
-                    inspected, driver, hunt, requests_between(m, hunt), folder, alive, report, profiles, growing, plan
+                    inspected, driver, hunt, requests_between(m, hunt), folder, alive, report, profiles, growing, plan,
+                    guard=opened.guard_path if hunt.keep_dir is not None else None,  # else `folder` is guarded
                 )
             except HeadroomError as exc:  # the measurement stands; say why nothing more
                 return HuntResult(m, [], skipped="headroom", skipped_detail=str(exc), project=shown)

@@ -24,9 +24,9 @@ def snapshot_path(output: Path, pid: int, several: bool) -> Path:
 
 async def snapshot_inspected(
     inspected: list[Inspected], output: Path, *, force: bool = False, memory_limit: int | None = None,
-    on_progress: ProgressCallback | None = None,
+    on_progress: ProgressCallback | None = None, guard: Callable[[Path], None] | None = None,
 ) -> list[Path]:
-    """One snapshot of each serving process (of all, when none serves)."""
+    """One snapshot of each serving process (of all, when none serves); `guard`: see capture_snapshot."""
     chosen = serving(inspected)
     paths = []
     for k, i in enumerate(chosen, 1):
@@ -40,7 +40,8 @@ async def snapshot_inspected(
 
         if on_progress:
             on_progress(base)
-        await capture_snapshot(i.session, i.process.pid, path, force=force, memory_limit=memory_limit, on_progress=progress)
+        await capture_snapshot(i.session, i.process.pid, path, force=force, memory_limit=memory_limit, on_progress=progress,
+                               guard=guard)
         paths.append(path)
     return paths
 
@@ -55,7 +56,7 @@ async def snapshot_target(
             async with LoadDriver(load) as driver:
                 await driver.send(requests)
         return await snapshot_inspected(opened.inspected, output, force=force, memory_limit=memory_limit,
-                                        on_progress=on_progress)
+                                        on_progress=on_progress, guard=opened.guard_path)
 
 
 async def top_target(

@@ -1,6 +1,6 @@
 """Allocation sites of still-live memory from V8's sampling heap profiler.
 
-Cheap next to a snapshot (no freeze, no 9× memory), and it knows *where* each sampled object
+Cheap next to a snapshot (no freeze, no 8–12× memory), and it knows *where* each sampled object
 was allocated, which a snapshot does not. Sites are keyed by the deepest frame in the user's
 own code (not node_modules, not node:internal), so `$on` inside Vue points at the component
 line that called it.
