@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m leaksleuth.heap.warmup
+	$(PY) -m compileall -q src/leaksleuth  # as pip does for a wheel (PYTHONDONTWRITEBYTECODE may be set)
 	touch $@
 
 $(DEMO)/node_modules/.installed: $(DEMO)/package-lock.json

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import io
+import os
 import signal
 import sys
 from typing import Any
@@ -125,7 +127,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    # leave without tearing the interpreter down: freeing a parsed heap's millions of objects
+    # one by one took 0.3 s after `analyze` of a 450 MB snapshot. Everything we started is
+    # stopped by then (and the atexit handlers, our last resort for that, still run here)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

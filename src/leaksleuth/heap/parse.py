@@ -22,7 +22,6 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,18 +32,6 @@ from leaksleuth.heap.jit import njit
 from leaksleuth.heap.snapshot import HeapSnapshot, Locations, StringTable
 
 CHUNK_BYTES = 16 * 1024 * 1024
-PARALLEL_MIN_BYTES = 1 << 20  # chunks of numbers this big are scanned in two halves at once
-
-
-def _helper_thread() -> ThreadPoolExecutor | None:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="leaksleuth-scan") if cores > 1 else None
-
-
-_HELPER = _helper_thread()
 HEADER_MAX_BYTES = 16 * 1024 * 1024
 UINT32_MAX = 0xFFFFFFFF
 
@@ -118,24 +105,6 @@ def _scan_uint_array(buf, start, end, out, out8, field_rows, field, record, valu
             return i, field, record, value, in_number, _BAD_CHAR
         i += 1
     return i, field, record, value, in_number, _MORE
-
-
-@njit(cache=True, nogil=True)
-def _scan_second_half(buf, start, cut, end, out, out8, field_rows, field, record):  # type: ignore[no-untyped-def]
-    """The second half of a chunk, while another thread scans buf[start:cut] from (field,
-    record): each comma there ends one number, so this half starts that many numbers on.
-    Returns what _scan_uint_array returns, plus the (field, record) it started from, which
-    the caller checks against where the first half really ended."""
-    commas = 0
-    for i in range(start, cut):
-        if buf[i] == 44:
-            commas += 1
-    nfields = field_rows.shape[0]
-    index = record * nfields + field + commas
-    first_field = index % nfields
-    first_record = index // nfields
-    pos, f, r, v, n, status = _scan_uint_array(buf, cut, end, out, out8, field_rows, first_field, first_record, 0, False)
-    return pos, f, r, v, n, status, first_field, first_record
 
 
 @njit(cache=True, nogil=True)
@@ -302,30 +271,6 @@ class _Stream:
         self.expect(b":")
         return name.decode("utf-8", "replace")
 
-    def _scan_halves(
-        self, out: np.ndarray, out8: np.ndarray, field_rows: np.ndarray, field: int, record: int, value: int,
-        in_number: bool,
-    ) -> tuple[int, int, int, int, bool, int] | None:
-        """Scan the rest of the chunk on two cores (the kernels release the GIL): the first half
-        here, the second on the helper thread. None when the chunk is small, there is one core,
-        or the halves do not join up (a malformed array, its end, a full matrix): the caller then
-        scans the chunk alone from the same state, which rewrites whatever the halves wrote."""
-        start, end = self.pos, len(self.buf)
-        if _HELPER is None or end - start < PARALLEL_MIN_BYTES:
-            return None
-        mid = start + (end - start) // 2
-        commas = np.flatnonzero(self.buf[mid:mid + 64] == 44)
-        if len(commas) == 0:
-            return None
-        cut = mid + int(commas[0]) + 1
-        second = _HELPER.submit(_scan_second_half, self.buf, start, cut, end, out, out8, field_rows, field, record)
-        first = _scan_uint_array(self.buf, start, cut, out, out8, field_rows, field, record, value, in_number)
-        pos, f, r, v, n, status, first_field, first_record = second.result()
-        joined = first[5] == _MORE and not first[4] and (first[1], first[2]) == (first_field, first_record)
-        if not joined or status != _MORE:
-            return None
-        return pos, f, r, v, n, status
-
     def read_uint_array(
         self,
         out: np.ndarray,
@@ -341,8 +286,7 @@ class _Stream:
         field = record = value = 0
         in_number = False
         while True:
-            halves = self._scan_halves(out, out8, field_rows, field, record, value, in_number)
-            pos, field, record, value, in_number, status = halves or _scan_uint_array(
+            pos, field, record, value, in_number, status = _scan_uint_array(
                 self.buf,
                 self.pos,
                 len(self.buf),

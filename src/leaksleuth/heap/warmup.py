@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +151,6 @@ def exercise() -> None:
         dominators,
         find_culprits,
         load_snapshot,
-        parse,
         retained_sizes,
         retainer_paths,
         summarize,
@@ -160,14 +158,6 @@ def exercise() -> None:
 
     with tempfile.TemporaryDirectory(prefix="leaksleuth-warmup-") as tmp:
         files = write_series(Path(tmp))
-        # the two-core scan of big chunks too (even where this build runs on one core)
-        saved = parse.PARALLEL_MIN_BYTES, parse._HELPER
-        parse.PARALLEL_MIN_BYTES, parse._HELPER = 64, parse._HELPER or ThreadPoolExecutor(max_workers=1)
-        try:
-            parse.load_snapshot(files[-1], chunk_bytes=4096)
-            parse.load_node_ids(files[-1], chunk_bytes=4096)
-        finally:
-            parse.PARALLEL_MIN_BYTES, parse._HELPER = saved
         snaps = [load_snapshot(f) for f in files[:2]]
         last = load_snapshot(files[-1])
         summarize(last)
