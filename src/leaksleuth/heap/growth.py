@@ -199,7 +199,7 @@ def _bill_metadata(
     for kind in ("weak", "shortcut"):
         if snap.edge_type_code(kind) >= 0:
             strong[snap.edge_type_code(kind)] = False
-    owner = np.where(owned, anchor, -1).astype(np.int64)
+    owner = np.where(owned, anchor, anchor.dtype.type(-1))  # anchor's int32: one column, no copy
     frontier = np.flatnonzero(owned)
     for depth in range(METADATA_DEPTH):
         if not len(frontier):
@@ -220,7 +220,7 @@ def _bill_metadata(
         owner[uniq] = np.where(agreed, claims[first], -2)  # -2: two owners, nobody's
         frontier = uniq[agreed & metadata[uniq]]  # names hold nothing more
     billed = owned | (owner >= 0)
-    billed_owner = np.where(billed & ~owned, owner, anchor).astype(anchor.dtype)
+    billed_owner = np.where(billed & ~owned, owner, anchor).astype(anchor.dtype, copy=False)
     return billed_owner, billed | charged
 
 
