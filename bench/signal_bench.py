@@ -95,6 +95,16 @@ def snapshot_files(tmp: Path) -> list[Path]:
             or p.name.startswith("leaksleuth-hunt-")]
 
 
+def pids_until(proc: subprocess.Popen[bytes], mark: str, seconds: float) -> set[int]:
+    """The marked node processes seen while `proc` runs, for up to `seconds`."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        seen |= node_pids(mark)
+        time.sleep(0.1)
+    return seen
+
+
 def phase_of(out: Path) -> str:
     lines = [x.strip() for x in out.read_text(errors="replace").splitlines() if x.strip()]
     if not lines:
@@ -126,11 +136,7 @@ def sigterm_run(k: int, rng: random.Random, base: Path) -> Outcome:
     env = {"PORT": str(port), "LEAKS": "bus", "LEAKSLEUTH_TEST_MARK": mark}
     delay = rng.uniform(0.5, 22.0)
     proc = start([*args, "--", *ENTRIES[app]], env, tmp, out, err)
-    seen: set[int] = set()
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline and proc.poll() is None:
-        seen |= node_pids(mark)
-        time.sleep(0.1)
+    seen = pids_until(proc, mark, delay)
     phase = phase_of(out)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -178,11 +184,7 @@ def kill9_run(k: int, rng: random.Random, base: Path) -> Outcome:
     else:
         proc = start([*args, "--", *ENTRIES[app]], env, tmp, out, err)
     delay = rng.uniform(3.0, 20.0)
-    seen: set[int] = set()
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline and proc.poll() is None:
-        seen |= node_pids(mark)
-        time.sleep(0.1)
+    seen = pids_until(proc, mark, delay)
     phase = phase_of(out)
     proc.kill()
     proc.wait()

@@ -62,6 +62,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    """A real Node snapshot (the memlab fixture), inflated."""
+    path = tmp_path / "small.heapsnapshot"
+    path.write_bytes(gzip.decompress(SMALL.read_bytes()))
+    return path
+
+
 def _series(folder: Path) -> list[str]:
     from leaksleuth.heap.warmup import leaking_heap
 
@@ -83,9 +91,7 @@ def _run(python: Path, args: list[str], tmp: Path, **env: str) -> dict[str, obje
     return result
 
 
-def test_the_first_run_after_pip_install_compiles_nothing(installed: Path, tmp_path: Path) -> None:
-    small = tmp_path / "small.heapsnapshot"
-    small.write_bytes(gzip.decompress(SMALL.read_bytes()))  # a real Node snapshot
+def test_the_first_run_after_pip_install_compiles_nothing(installed: Path, tmp_path: Path, small: Path) -> None:
     first = _run(installed, ["analyze", str(small), "--top", "3"], tmp_path)
     assert first["rc"] == 0
     assert str(first["package"]).startswith(str(installed.parents[1]))  # the wheel's copy, not src/
@@ -95,19 +101,15 @@ def test_the_first_run_after_pip_install_compiles_nothing(installed: Path, tmp_p
     assert series["rc"] in (0, 1) and series["compiled"] == {}
 
 
-def test_a_read_only_install_uses_a_copy_in_the_user_cache(installed: Path, tmp_path: Path) -> None:
-    small = tmp_path / "small.heapsnapshot"
-    small.write_bytes(gzip.decompress(SMALL.read_bytes()))
+def test_a_read_only_install_uses_a_copy_in_the_user_cache(installed: Path, tmp_path: Path, small: Path) -> None:
     result = _run(installed, ["--read-only-package", "analyze", str(small), "--top", "3"], tmp_path)
     assert result["rc"] == 0 and result["compiled"] == {}
     assert str(result["folder"]).startswith(str(tmp_path / "xdg" / "leaksleuth" / "jit"))
     assert any(Path(str(result["folder"])).glob("*.nbi"))
 
 
-def test_without_the_shipped_cache_the_kernels_compile(installed: Path, tmp_path: Path) -> None:
+def test_without_the_shipped_cache_the_kernels_compile(installed: Path, tmp_path: Path, small: Path) -> None:
     """The control: an empty cache folder makes the same run compile (so the checks above can fail)."""
-    small = tmp_path / "small.heapsnapshot"
-    small.write_bytes(gzip.decompress(SMALL.read_bytes()))
     result = _run(installed, ["analyze", str(small), "--top", "3"], tmp_path, LEAKSLEUTH_JIT_CACHE=str(tmp_path / "empty"))
     assert result["rc"] == 0
     assert len(result["compiled"]) >= 10  # type: ignore[arg-type]

@@ -43,10 +43,6 @@ def command_named(name: str) -> click.Command | None:
     return next((c for c in module.commands if c.name == name), None)
 
 
-def all_commands() -> list[click.Command]:
-    return [c for c in map(command_named, command_names()) if c is not None]
-
-
 class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return command_names()

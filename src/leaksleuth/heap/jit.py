@@ -110,8 +110,8 @@ class PackageCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheL
 
 
 # numba ≥ 0.61 names it CacheImpl, older ones _CacheImpl
-_locators: list[Any] = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # type: ignore[attr-defined]
-_locators = _locators._locator_classes  # type: ignore[attr-defined]
+_cache_impl: Any = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # type: ignore[attr-defined]
+_locators: list[Any] = _cache_impl._locator_classes
 if PackageCacheLocator not in _locators:
     # after NUMBA_CACHE_DIR (the user's explicit choice), before the in-tree __pycache__ one
     _locators.insert(1, PackageCacheLocator)
