@@ -87,11 +87,7 @@ def _page_owned(first_edge, edge_to, edge_type, weak, shortcut, element, skip_no
 def leaksleuth_phases(snap) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Per node, how leaksleuth's dominator pass reaches it: 0 = DFS from the root,
     1 = subgraph of a weak/shortcut-only orphan (extra child of the root), 2 = unreached."""
-    weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
-    strong = graph._strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, snap.node_count)
-    dfn, _vertex, _parent, virtual, count = graph._preorder(
-        snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, 0, strong
-    )
+    dfn, _vertex, _parent, virtual, count = graph.preorder(snap)
     virt = np.flatnonzero(virtual[:count])
     first_virtual = int(virt[0]) if len(virt) else count
     phase = np.full(snap.node_count, 2, dtype=np.uint8)

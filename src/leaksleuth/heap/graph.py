@@ -16,6 +16,7 @@ import numpy as np
 
 from leaksleuth.errors import SnapshotError
 from leaksleuth.heap.jit import njit
+from leaksleuth.heap.prefault import Prefault
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 UNREACHED = -1
@@ -121,30 +122,27 @@ def _is_essential(edge_type, from_node, weak, shortcut, root):  # type: ignore[n
 
 
 @njit(cache=True, nogil=True)
-def _strongly_retained(edge_to, edge_type, weak, shortcut, n):  # type: ignore[no-untyped-def]
+def _strongly_retained(edge_to, edge_type, weak, shortcut, strong):  # type: ignore[no-untyped-def]
     """Per node: 1 if some edge to it is neither weak nor a shortcut (DevTools' test for
     whether an unreached node becomes an extra child of the root)."""
-    strong = np.zeros(n, dtype=np.uint8)
+    strong[:] = 0
     for e in range(edge_to.shape[0]):
         t = edge_type[e]
         if t != weak and t != shortcut:
             strong[edge_to[e]] = 1
-    return strong
 
 
 @njit(cache=True, nogil=True)
-def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong):  # type: ignore[no-untyped-def]
-    """Iterative DFS over essential edges. Returns (dfn, vertex, parent, virtual, count), where
-    vertex/parent/virtual are indexed by preorder number (virtual: an extra child of the root).
+def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong, dfn, vertex, parent, virtual):  # type: ignore[no-untyped-def]
+    """Iterative DFS over essential edges. Fills dfn (per node; -1 = not reached) and, indexed
+    by preorder number, vertex, parent and virtual (an extra child of the root); returns
+    how many nodes it numbered.
 
     After the root's own DFS, nodes left unvisited whose retainers are all non-essential for
     DevTools (weak or shortcut, or none) become extra children of the root, as in DevTools."""
     n = first_edge.shape[0] - 1
-    dfn = np.full(n, -1, dtype=np.int32)
-    vertex = np.empty(n, dtype=np.int32)
-    parent = np.zeros(n, dtype=np.int32)
-    virtual = np.zeros(n, dtype=np.uint8)
-    stack_node = np.empty(n, dtype=np.int32)
+    dfn[:] = -1
+    stack_node = np.empty(n, dtype=np.int32)  # only as deep as the DFS goes is ever touched
     stack_edge = np.empty(n, dtype=np.uint32)  # edge_count < 2^32 is checked by the caller
     count = 0
     for phase in range(2):
@@ -167,8 +165,7 @@ def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong):  # 
             dfn[start] = count
             vertex[count] = start
             parent[count] = 0
-            if phase == 1:
-                virtual[count] = 1
+            virtual[count] = phase
             count += 1
             top = 0
             stack_node[0] = start
@@ -186,31 +183,34 @@ def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong):  # 
                     dfn[w] = count
                     vertex[count] = w
                     parent[count] = dfn[v]
+                    virtual[count] = 0
                     count += 1
                     top += 1
                     stack_node[top] = w
                     stack_edge[top] = first_edge[w]
                 else:
                     top -= 1
-    return dfn, vertex, parent, virtual, count
+    return count
 
 
 @njit(cache=True, nogil=True)
-def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, count, owned):  # type: ignore[no-untyped-def]
-    """Reverse CSR of the essential edges between reached nodes, in preorder numbers:
-    the predecessors of w (a preorder number) are pred[first[w]:first[w+1]]. The DFS parent
-    is left out (the semidominator search starts from it), which most nodes' only one is.
+def _count_predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, owned, first):  # type: ignore[no-untyped-def]
+    """First half of the reverse CSR of the essential edges between reached nodes, in
+    preorder numbers: first[w] = the end of w's block (count + 1 entries); returns the total.
 
-    Preorder numbers below `owned` are the nodes the root's own DFS reached; an edge from a
-    node only reached later (held through weak edges alone) into them is left out, as DevTools
-    and MemLab do: a weakly held object does not change who retains the live heap."""
+    The DFS parent is left out (the semidominator search starts from it), which most nodes'
+    only one is. Preorder numbers below `owned` are the nodes the root's own DFS reached; an
+    edge from a node only reached later (held through weak edges alone) into them is left
+    out, as DevTools and MemLab do: a weakly held object does not change who retains the
+    live heap."""
     n = first_edge.shape[0] - 1
-    first = np.zeros(count + 1, dtype=np.uint32)
+    count = first.shape[0] - 1
+    first[:] = 0
     total = 0
     for v in range(n):
-        if dfn[v] < 0:
-            continue
         dv = dfn[v]
+        if dv < 0:
+            continue
         for e in range(first_edge[v], first_edge[v + 1]):
             if _is_essential(edge_type[e], v, weak, shortcut, root):
                 dw = dfn[edge_to[e]]
@@ -218,11 +218,18 @@ def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, par
                     first[dw] += 1
                     total += 1
     acc = 0
-    for w in range(count):  # first[w] = end of w's block
+    for w in range(count):
         acc += first[w]
         first[w] = acc
     first[count] = total
-    pred = np.empty(total, dtype=np.int32)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _fill_predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, owned, first, pred):  # type: ignore[no-untyped-def]
+    """Second half: the predecessors of w are pred[first[w]:first[w+1]] after this (first
+    comes from _count_predecessors, and its entries move from block ends to block starts)."""
+    n = first_edge.shape[0] - 1
     for v in range(n):
         dv = dfn[v]
         if dv < 0:
@@ -234,17 +241,18 @@ def _predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, par
                     slot = np.int64(first[dw]) - 1
                     first[dw] = slot
                     pred[slot] = dv
-    return first, pred  # now first[w] = start of w's block
 
 
 @njit(cache=True, nogil=True)
-def _semi_nca(parent, virtual, count, first, pred):  # type: ignore[no-untyped-def]
-    """Immediate dominators in preorder numbers (idom[0] = 0). Overwrites parent with them.
+def _semi_nca(parent, virtual, count, first, pred, semi, forest):  # type: ignore[no-untyped-def]
+    """Immediate dominators in preorder numbers (idom[0] = 0). Overwrites parent with them;
+    semi (count entries) and forest (count × 2) are scratch.
 
     The link-eval forest keeps, per linked vertex, its forest ancestor and the smallest
     semidominator on its compressed path side by side (one cache line for both)."""
-    semi = np.empty(count, dtype=np.int32)
-    forest = np.full((count, 2), -1, dtype=np.int32)  # [ancestor, min semi on the path]
+    for w in range(count):
+        forest[w, 0] = -1  # [ancestor, min semi on the path]
+        forest[w, 1] = -1
     for w in range(count - 1, 0, -1):
         best = 0 if virtual[w] else parent[w]  # the parent: a predecessor, not linked yet
         for s in range(np.int64(first[w]), np.int64(first[w + 1])):
@@ -287,34 +295,56 @@ def _semi_nca(parent, virtual, count, first, pred):  # type: ignore[no-untyped-d
 
 
 @njit(cache=True, nogil=True)
-def _to_ordinals(idom_pre, vertex, count, n, root):  # type: ignore[no-untyped-def]
-    idom = np.full(n, root, dtype=np.int32)
+def _to_ordinals(idom_pre, vertex, count, root, idom):  # type: ignore[no-untyped-def]
+    idom[:] = root
     for w in range(count):
         idom[vertex[w]] = vertex[idom_pre[w]]
-    return idom
+
+
+def preorder(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The dominator pass's DFS: (dfn, vertex, parent, virtual, count), see _preorder."""
+    n = snap.node_count
+    weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
+    strong, virtual = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
+    dfn, vertex, parent = (np.empty(n, dtype=np.int32) for _ in range(3))
+    _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, strong)
+    count = _preorder(snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, strong, dfn, vertex, parent, virtual)
+    return dfn, vertex, parent, virtual, int(count)
 
 
 def dominators(snap: HeapSnapshot) -> np.ndarray:
-    """Immediate dominator of every node, as node ordinals (int32); the root dominates itself."""
+    """Immediate dominator of every node, as node ordinals (int32); the root dominates itself.
+
+    The working arrays are allocated here, before the kernels run, so that the other core can
+    fault them in (heap.prefault) while this one computes; dfn's memory serves again as
+    semi, and the result goes where the predecessor index was."""
     cached = snap.derived.dominators
     if cached is None:
         if snap.edge_count >= 2**32 or snap.node_count >= 2**31:
             raise SnapshotError(f"{snap.path}: graphs over 2^32 edges are not supported")
+        n = snap.node_count
         weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
-        strong = _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, snap.node_count)
-        dfn, vertex, parent, virtual, count = _preorder(
-            snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, strong
-        )
-        del strong
-        extra = np.flatnonzero(virtual[:count])
-        owned = int(extra[0]) if len(extra) else count  # reached from the root itself
-        first, pred = _predecessors(
-            snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, dfn, parent, count, owned
-        )
-        del dfn
-        idom_pre = _semi_nca(parent, virtual, count, first, pred)
-        del first, pred, virtual
-        cached = _to_ordinals(idom_pre, vertex, count, snap.node_count, ROOT)
+        strong, virtual = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
+        dfn, vertex, parent = (np.empty(n, dtype=np.int32) for _ in range(3))
+        result = np.empty(n + 1, dtype=np.int32)  # first the predecessor index, then the idom
+        forest = np.empty((n, 2), dtype=np.int32)
+        edges = (snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT)
+        with Prefault([[strong], [dfn], [vertex, parent, virtual], [result], [forest]]):
+            _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, strong)
+            count = int(_preorder(*edges, strong, dfn, vertex, parent, virtual))
+            del strong
+            extra = np.flatnonzero(virtual[:count])
+            owned = int(extra[0]) if len(extra) else count  # reached from the root itself
+            first = result[: count + 1].view(np.uint32)
+            total = int(_count_predecessors(*edges, dfn, parent, owned, first))
+            pred = np.empty(total, dtype=np.int32)
+            with Prefault([[pred]]):
+                _fill_predecessors(*edges, dfn, parent, owned, first, pred)
+            semi = dfn  # dfn is done with
+            idom_pre = _semi_nca(parent, virtual, count, first, pred, semi, forest)
+        del pred, virtual, forest, semi, dfn, first
+        cached = result[:n]
+        _to_ordinals(idom_pre, vertex, count, ROOT, cached)
         del idom_pre, parent
         snap.derived.dominators = cached
         order = vertex if count == len(vertex) else vertex[:count].copy()

@@ -29,6 +29,7 @@ import numpy as np
 
 from leaksleuth.errors import SnapshotError
 from leaksleuth.heap.jit import njit
+from leaksleuth.heap.prefault import Prefault
 from leaksleuth.heap.snapshot import HeapSnapshot, Locations, StringTable
 
 CHUNK_BYTES = 16 * 1024 * 1024
@@ -550,7 +551,11 @@ def _load_ids(stream: _Stream) -> np.ndarray:
     rows, where, _ = _rows_for(node_fields, ("id",), ())
     for key in _sections(stream):
         if key == "nodes":
-            nodes, _ = _read_records(stream, "nodes", node_count, rows, len(where), 0, _file_size(stream.handle), node_fields)
+            file_size = _file_size(stream.handle)
+            room, grow = _record_room(node_count, len(node_fields), file_size)
+            columns = _columns(room, len(where), 0)
+            with Prefault([list(columns[0])]):
+                nodes, _ = _read_records(stream, "nodes", node_count, rows, columns, grow, file_size, node_fields)
             ids: np.ndarray = np.sort(nodes[where["id"]])
             return ids
         stream.skip_value()
@@ -581,32 +586,34 @@ def _section_name(key: str) -> str:
     return key if key.isprintable() and len(key) <= 60 else _shown(key)
 
 
+def _record_room(count: int, nfields: int, file_size: int | None) -> tuple[int, bool]:
+    """(records to allocate, grow as they come) for a nodes/edges array of `count` records.
+
+    Never allocates for more records than the file can hold: each number takes at least a
+    digit and a separator, so a count beyond that is a lie and we find out by reading."""
+    if file_size is None:  # a pipe: grow as the data comes
+        return min(count, 1 << 20), True
+    return min(count, (file_size + 1) // (2 * nfields)), False
+
+
+def _columns(room: int, wide: int, narrow: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.empty((wide, room), dtype=np.uint32), np.empty((narrow, room), dtype=np.uint8)
+
+
 def _read_records(
     stream: _Stream,
     what: str,
     count: int,
     rows: np.ndarray,
-    wide: int,
-    narrow: int,
+    columns: tuple[np.ndarray, np.ndarray],
+    grow: bool,
     file_size: int | None,
     names: list[str],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The `count` records of a nodes/edges array as (uint32 rows, uint8 rows).
-
-    Never allocates for more records than the file can hold: each number takes at least a
-    digit and a separator, so a count beyond that is a lie and we find out by reading."""
-    nfields = len(rows)
-    if file_size is None:  # a pipe: grow as the data comes
-        room, grow = min(count, 1 << 20), True
-    else:
-        room, grow = min(count, (file_size + 1) // (2 * nfields)), False
-    out, out8, found = stream.read_uint_array(
-        np.empty((wide, room), dtype=np.uint32),
-        np.empty((narrow, room), dtype=np.uint8),
-        rows,
-        grow=grow,
-        names=names,
-    )
+    """The `count` records of a nodes/edges array as (uint32 rows, uint8 rows), read into
+    `columns` (from `_columns` with `_record_room`'s room)."""
+    room = max(columns[0].shape[1], columns[1].shape[1])
+    out, out8, found = stream.read_uint_array(*columns, rows, grow=grow, names=names)
     if found != count:
         note = "" if room == count or grow else f" (more than a {file_size}-byte file can hold)"
         raise stream.error(f"found {found} {what}, header announced {count}{note}")
@@ -632,43 +639,37 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
 
     node_rows, node_where, node_where8 = _rows_for(node_fields, _NODE_FIELDS_KEPT, _NARROW)
     edge_rows, edge_where, edge_where8 = _rows_for(edge_fields, _EDGE_FIELDS_REQUIRED, _NARROW)
+    node_room, node_grow = _record_room(node_count, len(node_fields), file_size)
+    edge_room, edge_grow = _record_room(edge_count, len(edge_fields), file_size)
+    node_columns = _columns(node_room, len(node_where), len(node_where8))
+    edge_columns = _columns(edge_room, len(edge_where), len(edge_where8))
+    first_edge = np.empty(0 if node_grow else node_room + 1, dtype=np.int64)  # a lying count: no use
     nodes = nodes8 = edges = edges8 = None
     loc_matrix = np.zeros((4, 0), dtype=np.uint32)
     no_bytes = np.zeros((0, 0), dtype=np.uint8)
     strings: StringTable | None = None
-    for key in _sections(stream):
-        if key == "nodes":
-            nodes, nodes8 = _read_records(
-                stream,
-                "nodes",
-                node_count,
-                node_rows,
-                len(node_where),
-                len(node_where8),
-                file_size,
-                node_fields,
-            )
-        elif key == "edges":
-            edges, edges8 = _read_records(
-                stream,
-                "edges",
-                edge_count,
-                edge_rows,
-                len(edge_where),
-                len(edge_where8),
-                file_size,
-                edge_fields,
-            )
-        elif key == "locations" and loc_fields is not None:
-            loc_rows, _, _ = _rows_for(loc_fields, _LOCATION_FIELDS_REQUIRED)
-            loc_matrix, _, loc_count = stream.read_uint_array(
-                np.zeros((4, 1024), dtype=np.uint32), no_bytes, loc_rows, grow=True
-            )
-            loc_matrix = loc_matrix[:, :loc_count]
-        elif key == "strings":
-            strings = _string_table(stream, stream.skip_value(keep=True))
-        else:
-            stream.skip_value()
+    # the columns are faulted in on the other core while this one parses (see heap.prefault)
+    with Prefault([[*node_columns[0], *node_columns[1]], [*edge_columns[0], *edge_columns[1]], [first_edge]]):
+        for key in _sections(stream):
+            if key == "nodes":
+                nodes, nodes8 = _read_records(
+                    stream, "nodes", node_count, node_rows, node_columns, node_grow, file_size, node_fields
+                )
+            elif key == "edges":
+                edges, edges8 = _read_records(
+                    stream, "edges", edge_count, edge_rows, edge_columns, edge_grow, file_size, edge_fields
+                )
+            elif key == "locations" and loc_fields is not None:
+                loc_rows, _, _ = _rows_for(loc_fields, _LOCATION_FIELDS_REQUIRED)
+                loc_matrix, _, loc_count = stream.read_uint_array(
+                    np.zeros((4, 1024), dtype=np.uint32), no_bytes, loc_rows, grow=True
+                )
+                loc_matrix = loc_matrix[:, :loc_count]
+            elif key == "strings":
+                strings = _string_table(stream, stream.skip_value(keep=True))
+            else:
+                stream.skip_value()
+    del node_columns, edge_columns
     stream.section = "the end of the file"
     if nodes is None or edges is None or strings is None:
         missing = [k for k, v in (("nodes", nodes), ("edges", edges), ("strings", strings)) if v is None]
@@ -683,6 +684,7 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
     edge_to = edges[edge_where["to_node"]]
     first_edge = _check_graph(
         path,
+        first_edge,
         node_type,
         node_name,
         edge_counts,
@@ -748,6 +750,7 @@ def _first(mask: np.ndarray) -> int:
 
 def _check_graph(
     path: Path,
+    first_edge: np.ndarray,
     node_type: np.ndarray,
     node_name: np.ndarray,
     edge_counts: np.ndarray,
@@ -759,14 +762,17 @@ def _check_graph(
     n_strings: int,
     node_fields: int,
 ) -> np.ndarray:
-    """Check every index the engine's kernels follow; return first_edge (node_count + 1).
+    """Check every index the engine's kernels follow; return first_edge (node_count + 1
+    entries: written into the one given when it has that many).
 
     Each column costs one max() when it is fine; the offending entry is searched for only
     when there is one. edge_to comes with the file's flat offsets and leaves as node ordinals."""
     node_count, edge_count = len(node_type), len(edge_to)
     bad = f"{path}: corrupt snapshot:"
     # the edges the nodes own are the edges the file holds
-    first_edge = np.zeros(node_count + 1, dtype=np.int64)
+    if len(first_edge) != node_count + 1:
+        first_edge = np.empty(node_count + 1, dtype=np.int64)
+    first_edge[0] = 0
     np.cumsum(edge_counts, dtype=np.int64, out=first_edge[1:])
     if first_edge[-1] != edge_count:
         raise SnapshotError(f"{bad} nodes own {first_edge[-1]} edges, header announced {edge_count}")
