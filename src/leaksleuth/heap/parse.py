@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from leaksleuth.errors import SnapshotError
-from leaksleuth.heap.jit import njit
+from leaksleuth.heap.jit import njit, preload
 from leaksleuth.heap.prefault import Prefault
 from leaksleuth.heap.snapshot import HeapSnapshot, Locations, StringTable
 
@@ -108,7 +108,7 @@ def _scan_uint_array(buf, start, end, out, out8, field_rows, field, record, valu
     return i, field, record, value, in_number, _MORE
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, after_parse=True)
 def _index_strings(raw, start, end, special):  # type: ignore[no-untyped-def]
     """Find the strings of a JSON array of strings in raw (the array's exact bytes).
 
@@ -170,7 +170,7 @@ def _index_strings(raw, start, end, special):  # type: ignore[no-untyped-def]
     return count, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, after_parse=True)
 def _scan_json_value(buf, start, end, depth, in_string, escaped):  # type: ignore[no-untyped-def]
     """Find the end of a JSON array/object that started before `start` (depth ≥ 1 on entry).
 
@@ -521,6 +521,7 @@ def load_snapshot(
     The file is untrusted: whatever it holds, this returns a snapshot whose every index is in
     range, or raises SnapshotError with one line."""
     path = Path(path)
+    preload()  # the kernels that follow a parse, loaded meanwhile on the other core
     try:
         with open(path, "rb") as handle:
             return _load(_Stream(path, handle, chunk_bytes), script_urls)
@@ -726,7 +727,7 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
 _PAST_END, _NOT_A_NODE, _TO_ROOT = 1, 2, 3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, after_parse=True)
 def _to_ordinals(edge_to, fields, end):  # type: ignore[no-untyped-def]
     """Flat node offsets → node ordinals in place; (index, problem) of the first bad one, or
     (-1, 0)."""

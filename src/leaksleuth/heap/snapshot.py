@@ -116,7 +116,7 @@ class StringTable(Sequence[str]):
         return f"<StringTable of {len(self)} strings>"
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, after_parse=True)
 def _class_keys(node_type, node_name, named, n_strings):  # type: ignore[no-untyped-def]
     keys = np.empty(node_type.shape[0], dtype=np.int64)
     for i in range(node_type.shape[0]):
