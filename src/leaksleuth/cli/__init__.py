@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib
 import io
 import os
@@ -80,17 +79,6 @@ def interrupted_line(signum: int) -> str:
     return f"interrupted by {signal.Signals(signum).name}"
 
 
-def return_freed_memory() -> None:
-    """Have glibc give big freed blocks back to the system at once. By default its mmap
-    threshold grows with every big free (up to 32 MB), so the heap engine's temporary columns
-    end up reused from a heap that never shrinks: `analyze` of three 415 MB snapshots peaked at
-    818 MB with it, 777 MB with a fixed 1 MB threshold, no slower."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (absent outside glibc: no-op)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (never raises for known errors).
 
@@ -102,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the width
-    return_freed_memory()
 
     def say(text: str) -> None:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone

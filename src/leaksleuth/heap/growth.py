@@ -21,7 +21,7 @@ import numpy as np
 
 from leaksleuth.heap.graph import distances
 from leaksleuth.heap.jit import njit
-from leaksleuth.heap.jsrules import display_class, property_target
+from leaksleuth.heap.jsrules import display_classes, property_target
 from leaksleuth.heap.snapshot import ROOT, HeapSnapshot
 
 MIN_BYTES_PER_REQUEST = 32.0
@@ -149,8 +149,10 @@ def _owners_and_tops(parent, order, count, is_new, anchorable, top_eligible, key
 
 
 def _type_mask(snap: HeapSnapshot, names: tuple[str, ...]) -> np.ndarray:
-    codes = [snap.node_type_code(t) for t in names if snap.node_type_code(t) >= 0]
-    return np.isin(snap.node_type, codes)
+    table = np.zeros(max(len(snap.node_type_names), 256), dtype=bool)  # a lookup, not np.isin
+    table[[snap.node_type_code(t) for t in names if snap.node_type_code(t) >= 0]] = True
+    mask: np.ndarray = table[snap.node_type]
+    return mask
 
 
 def _system_names(snap: HeapSnapshot) -> np.ndarray:
@@ -325,7 +327,7 @@ def _principal(snap: HeapSnapshot, g: OwnerGrowth) -> tuple[str, int, int]:
         uniq, counts = np.unique(keys, return_counts=True)
         best_key = int(uniq[np.argmax(counts)])
         return snap.class_name(best_key), int(counts.max()), int(g.first_new[keys == best_key][0])
-    names = [display_class(snap, int(t)) for t in g.top_objects]
+    names = display_classes(snap, np.asarray(g.top_objects, dtype=np.int64))
     weight: dict[str, int] = {}
     for name, primary, size in zip(names, g.top_primary.tolist(), g.top_bytes.tolist()):
         if primary:

@@ -41,6 +41,31 @@ if "numba" not in sys.modules:
 import numba
 from numba.core import caching
 
+
+def _skip_the_blas_check() -> None:
+    """numba's first kernel call loads its CPU target's registries, and one of them
+    (numba.np.arraymath) imports scipy's BLAS bindings only to note whether np.dot and friends
+    can compile: 0.2-0.3 s of every run, for functions no heap kernel uses. Import that module
+    now with the check answering "no BLAS", then put the check back."""
+    if "numba.np.arraymath" in sys.modules:
+        return
+    from numba.np import linalg
+
+    check = linalg.ensure_blas
+
+    def no_blas() -> None:
+        raise ImportError("the heap kernels use no BLAS")
+
+    linalg.ensure_blas = no_blas
+    try:
+        from numba.np import arraymath
+    finally:
+        linalg.ensure_blas = check
+    arraymath.ensure_blas = check  # type: ignore[attr-defined]
+
+
+_skip_the_blas_check()
+
 SHIPPED = Path(__file__).resolve().parent / "_jitcache"
 PACKAGE = Path(__file__).resolve().parent.parent
 

@@ -78,6 +78,39 @@ def display_class(snap: HeapSnapshot, ordinal: int) -> str:
     return f"Vue component <{component}> (class {base})"  # a minified production build
 
 
+def display_classes(snap: HeapSnapshot, ordinals: np.ndarray) -> list[str]:
+    """display_class of many nodes at once: the class names come from the class keys, and
+    the walk for a component name runs only for the objects that carry an `$options`
+    property (Vue instances), found with one vectorised look at these nodes' edges."""
+    keys = snap.class_keys()[ordinals]
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    bases = [snap.class_name(int(k)) for k in uniq]
+    names = [bases[i] for i in inverse.ravel().tolist()]
+    for j in np.flatnonzero(_has_property(snap, ordinals, "$options")).tolist():
+        names[j] = display_class(snap, int(ordinals[j]))
+    return names
+
+
+def _has_property(snap: HeapSnapshot, ordinals: np.ndarray, name: str) -> np.ndarray:
+    """Per node of `ordinals`: True if one of its named edges is called `name`."""
+    found = np.zeros(len(ordinals), dtype=bool)
+    try:
+        wanted = snap.strings.index(name)
+    except ValueError:
+        return found
+    starts = snap.first_edge[ordinals]
+    counts = snap.first_edge[ordinals + 1] - starts
+    owner = np.repeat(np.arange(len(ordinals)), counts)
+    edges = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+    indexed = np.zeros(max(len(snap.edge_type_names), 256), dtype=bool)
+    for kind in ("element", "hidden"):
+        if kind in snap.edge_type_names:
+            indexed[snap.edge_type_names.index(kind)] = True
+    named = (snap.edge_name_or_index[edges] == wanted) & ~indexed[snap.edge_type[edges]]
+    found[owner[named]] = True
+    return found
+
+
 def node_label(snap: HeapSnapshot, ordinal: int) -> str:
     """How a user recognises a node: `leakyHandler()`, `bound f()`, `global`, `VueComponent
     <AsideMenu>`, `"text…"`."""

@@ -81,6 +81,30 @@ def test_numbers_split_across_chunks_parse_the_same(tmp_path: Path) -> None:
         assert pieces.locations.column.tolist() == whole.locations.column.tolist()
 
 
+def test_long_numbers_at_every_chunk_boundary(tmp_path: Path) -> None:
+    # the scanner takes a number's first 9 digits unchecked and the rest one by one with an
+    # overflow check, also when the number continues in the next chunk
+    b = SnapshotBuilder()
+    ids = [123456789, 1234567890, 4294967295, 999999999, 1000000000, 424242]
+    for k, node_id in enumerate(ids):
+        b.edge(b.root, b.node("object", f"O{k}", 2**32 - 1 - k, id=node_id), "property", f"p{k}")
+    text = b.write(tmp_path / "long.heapsnapshot").read_text()
+    padded = text.replace(", 424242,", ", 00000000000000424242,")  # leading zeros: the same
+    assert padded.count("00000000000000424242") == 1
+    path = tmp_path / "padded.heapsnapshot"
+    path.write_text(padded)
+    for chunk in range(1, 24):
+        snap = load_snapshot(path, chunk_bytes=chunk)
+        assert snap.node_id.tolist()[1:] == ids, chunk
+        assert snap.node_self_size.tolist()[1:] == [2**32 - 1 - k for k in range(len(ids))], chunk
+    bad = tmp_path / "bad.heapsnapshot"
+    assert text.count(", 4294967295,") == 2  # an id and a self size
+    bad.write_text(text.replace(", 4294967295,", ", 4294967296,", 1))
+    for chunk in (1, 5, 9, 10, 11, 64, 1 << 20):
+        with pytest.raises(SnapshotError, match=r"number 4294967296 too large"):
+            load_snapshot(bad, chunk_bytes=chunk)
+
+
 def test_whitespace_and_newlines_as_v8_writes_them(tmp_path: Path) -> None:
     data = json.loads(_sample(tmp_path).read_text())
     text = json.dumps(data, separators=(",", ":"))
