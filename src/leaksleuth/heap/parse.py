@@ -336,10 +336,9 @@ class _Stream:
             if not self.fill():
                 raise self.truncated()
 
-    def skip_value(self, keep: bool = False) -> bytes:
+    def skip_value(self, keep: bool = False) -> bytes | bytearray:
         """Skip one JSON value (array/object/scalar); return its bytes if keep."""
         c = self.next_byte()
-        pieces: list[bytes] = []
         if c not in (ord("["), ord("{")):
             # a scalar: up to the next , or }
             start = self.pos
@@ -349,6 +348,9 @@ class _Stream:
                 raise self.error("scalar value crosses a chunk boundary")
             self.pos = found.start()
             return bytes(self.buf[start : self.pos]) if keep else b""
+        # one copy: a bytearray grows in place (glibc moves big blocks with mremap, no copy),
+        # where pieces joined at the end would hold every byte twice
+        kept = bytearray() if keep else None
         start = self.pos
         self.pos += 1
         depth, in_string, escaped = 1, False, False
@@ -357,10 +359,10 @@ class _Stream:
                 self.buf, self.pos, len(self.buf), depth, in_string, escaped
             )
             self.pos = pos
-            if keep:
-                pieces.append(self.buf[start:pos].tobytes())
+            if kept is not None:
+                kept += self.buf[start:pos].data
             if done:
-                return b"".join(pieces)
+                return kept if kept is not None else b""
             if not self.fill():
                 raise self.truncated()
             start = 0
@@ -860,7 +862,7 @@ def _check_locations(path: Path, object_index: np.ndarray, node_count: int, node
     return result
 
 
-def _string_table(stream: _Stream, raw: bytes) -> StringTable:
+def _string_table(stream: _Stream, raw: bytes | bytearray) -> StringTable:
     """Index the raw `strings` array: byte ranges per string, decoding only the few with
     escapes or non-ASCII bytes now (and so finding broken ones here, as json would)."""
     data = np.frombuffer(raw, dtype=np.uint8)

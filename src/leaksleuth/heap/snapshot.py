@@ -33,7 +33,7 @@ class StringTable(Sequence[str]):
     __slots__ = ("_end", "_raw", "_special", "_start")
 
     def __init__(
-        self, raw: bytes, start: np.ndarray, end: np.ndarray, special: dict[int, str]
+        self, raw: bytes | bytearray, start: np.ndarray, end: np.ndarray, special: dict[int, str]
     ) -> None:
         self._raw = raw  # the JSON array text, brackets included
         self._start = start  # byte range of string i's content (between its quotes)
@@ -117,12 +117,10 @@ class StringTable(Sequence[str]):
 
 
 @njit(cache=True, nogil=True, after_parse=True)
-def _class_keys(node_type, node_name, named, n_strings):  # type: ignore[no-untyped-def]
-    keys = np.empty(node_type.shape[0], dtype=np.int64)
+def _class_keys(node_type, node_name, named, n_strings, keys):  # type: ignore[no-untyped-def]
     for i in range(node_type.shape[0]):
         t = node_type[i]
         keys[i] = node_name[i] if named[t] else n_strings + t
-    return keys
 
 
 @dataclass(frozen=True)
@@ -227,7 +225,10 @@ class HeapSnapshot:
             for name in ("object", "native"):
                 if name in self.node_type_names:
                     named[self.node_type_names.index(name)] = 1
-            keys = _class_keys(self.node_type, self.node_name, named, len(self.strings))
+            # int32 while every key fits (half the memory of int64, and as fast)
+            wide = len(self.strings) + len(named) >= 2**31
+            keys = np.empty(self.node_count, dtype=np.int64 if wide else np.int32)
+            _class_keys(self.node_type, self.node_name, named, len(self.strings), keys)
             self.derived.class_keys = keys
         return keys
 

@@ -985,7 +985,7 @@ def check_boundscheck() -> bool:
     from leaksleuth.heap.snapshot import _class_keys
 
     try:
-        _class_keys(np.array([200], np.uint8), np.array([0], np.uint32), np.zeros(1, np.uint8), 1)
+        _class_keys(np.array([200], np.uint8), np.array([0], np.uint32), np.zeros(1, np.uint8), 1, np.empty(1, np.int32))
     except IndexError:
         return True
     return False
