@@ -46,7 +46,9 @@ def _skip_the_blas_check() -> None:
     """numba's first kernel call loads its CPU target's registries, and one of them
     (numba.np.arraymath) imports scipy's BLAS bindings only to note whether np.dot and friends
     can compile: 0.2-0.3 s of every run, for functions no heap kernel uses. Import that module
-    now with the check answering "no BLAS", then put the check back."""
+    now with the check answering "no BLAS", then put the check back. (Its one use: compiled
+    np.correlate/np.convolve in this process take a plain loop instead of BLAS; np.dot and
+    np.linalg still check, and work, when called.)"""
     if "numba.np.arraymath" in sys.modules:
         return
     from numba.np import linalg

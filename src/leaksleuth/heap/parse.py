@@ -657,8 +657,11 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
     loc_matrix = np.zeros((4, 0), dtype=np.uint32)
     no_bytes = np.zeros((0, 0), dtype=np.uint8)
     strings: StringTable | None = None
-    # the columns are faulted in on the other core while this one parses (see heap.prefault)
-    with Prefault([[*node_columns[0], *node_columns[1]], [*edge_columns[0], *edge_columns[1]], [first_edge]]):
+    # the columns are faulted in on the other core while this one parses (see heap.prefault);
+    # not when the header announces more than the file can hold (a lie found out by reading)
+    honest = node_room == node_count and edge_room == edge_count
+    ahead = [[*node_columns[0], *node_columns[1]], [*edge_columns[0], *edge_columns[1]], [first_edge]]
+    with Prefault(ahead if honest else []):
         for key in _sections(stream):
             if key == "nodes":
                 nodes, nodes8 = _read_records(

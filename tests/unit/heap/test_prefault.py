@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
+from heap_builder import SnapshotBuilder
 
-from leaksleuth.heap import prefault
+from leaksleuth.errors import SnapshotError
+from leaksleuth.heap import parse, prefault
 from leaksleuth.heap.prefault import CHUNK, PAGE, Prefault, _ranges
 
 needs_populate = pytest.mark.skipif(prefault._madvise is None, reason="no libc madvise here")
@@ -74,3 +78,27 @@ def test_stop_ends_the_thread() -> None:
     job = Prefault([[np.empty(256 << 20, dtype=np.uint8)]])
     job.stop()
     assert job._thread is None
+
+
+def test_the_parse_prefaults_its_columns_unless_the_header_lies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+
+    class Recorder(Prefault):
+        def __init__(self, groups: Sequence[Sequence[np.ndarray]]) -> None:
+            asked.append(sum(lane.nbytes for group in groups for lane in group))
+            super().__init__(groups)
+
+    monkeypatch.setattr(parse, "Prefault", Recorder)
+    b = SnapshotBuilder()
+    for k in range(50):
+        b.edge(b.root, b.node("object", f"O{k}", 16), "property", f"p{k}")
+    honest = b.write(tmp_path / "honest.heapsnapshot")
+    parse.load_snapshot(honest)
+    assert asked[-1] > 0  # nodes, edges and first_edge: every column it fills
+    lying = tmp_path / "lying.heapsnapshot"
+    lying.write_text(honest.read_text().replace('"node_count": 51', '"node_count": 5100000', 1))
+    with pytest.raises(SnapshotError, match="header announced 5100000"):
+        parse.load_snapshot(lying)
+    assert asked[-1] == 0  # room for what the file could hold, but none of it faulted in
