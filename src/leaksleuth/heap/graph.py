@@ -121,7 +121,7 @@ def _is_essential(edge_type, from_node, weak, shortcut, root):  # type: ignore[n
     return edge_type != weak and (edge_type != shortcut or from_node == root)
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=4)
 def _strongly_retained(edge_to, edge_type, weak, shortcut, strong):  # type: ignore[no-untyped-def]
     """Per node: 1 if some edge to it is neither weak nor a shortcut (DevTools' test for
     whether an unreached node becomes an extra child of the root)."""
@@ -132,7 +132,7 @@ def _strongly_retained(edge_to, edge_type, weak, shortcut, strong):  # type: ign
             strong[edge_to[e]] = 1
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=5)
 def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong, dfn, vertex, parent, virtual):  # type: ignore[no-untyped-def]
     """Iterative DFS over essential edges. Fills dfn (per node; -1 = not reached) and, indexed
     by preorder number, vertex, parent and virtual (an extra child of the root); returns
@@ -193,7 +193,7 @@ def _preorder(first_edge, edge_to, edge_type, weak, shortcut, root, strong, dfn,
     return count
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=6)
 def _count_predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, owned, first):  # type: ignore[no-untyped-def]
     """First half of the reverse CSR of the essential edges between reached nodes, in
     preorder numbers: first[w] = the end of w's block (count + 1 entries); returns the total.
@@ -225,7 +225,7 @@ def _count_predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, df
     return total
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=7)
 def _fill_predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn, parent, owned, first, pred):  # type: ignore[no-untyped-def]
     """Second half: the predecessors of w are pred[first[w]:first[w+1]] after this (first
     comes from _count_predecessors, and its entries move from block ends to block starts)."""
@@ -243,7 +243,7 @@ def _fill_predecessors(first_edge, edge_to, edge_type, weak, shortcut, root, dfn
                     pred[slot] = dv
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=8)
 def _semi_nca(parent, virtual, count, first, pred, semi, forest):  # type: ignore[no-untyped-def]
     """Immediate dominators in preorder numbers (idom[0] = 0). Overwrites parent with them;
     semi (count entries) and forest (count × 2) are scratch.
@@ -294,7 +294,7 @@ def _semi_nca(parent, virtual, count, first, pred, semi, forest):  # type: ignor
     return idom
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=9)
 def _to_ordinals(idom_pre, vertex, count, root, idom):  # type: ignore[no-untyped-def]
     idom[:] = root
     for w in range(count):
@@ -352,7 +352,7 @@ def dominators(snap: HeapSnapshot) -> np.ndarray:
     return cached
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=10)
 def _accumulate(self_size, idom, order, count, root):  # type: ignore[no-untyped-def]
     n = self_size.shape[0]
     retained = self_size.astype(np.int64)
@@ -381,7 +381,7 @@ def retained_sizes(snap: HeapSnapshot) -> np.ndarray:
     return cached
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=13)
 def _class_retained(idom, retained, keys, counted, n_keys, root):  # type: ignore[no-untyped-def]
     """Per class: sum of retained sizes of its counted nodes that no counted node of the same
     class dominates (DevTools' class retained size). Walks the dominator tree depth-first."""

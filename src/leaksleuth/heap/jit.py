@@ -145,22 +145,23 @@ if PackageCacheLocator not in _locators:
     _locators.insert(1, PackageCacheLocator)
 
 
-_AFTER_PARSE: list[Any] = []  # kernels every analysis runs once a snapshot is parsed
+_AFTER_PARSE: list[tuple[int, Any]] = []  # (rank, kernel): what every analysis runs after a parse
 _preloading: threading.Thread | None = None
 
 
-def njit(*, after_parse: bool = False, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+def njit(*, after_parse: int = 0, **options: Any) -> Callable[[Callable[..., Any]], Any]:
     """`numba.njit` for the heap engine's kernels: cached (in the folder above), nogil.
 
-    `after_parse`: a kernel that runs on every parsed snapshot (dominators, summary): it is
-    loaded from the cache in the background while the snapshot is parsed (see `preload`)."""
+    `after_parse=N`: a kernel that runs on every parsed snapshot (the end of the parse,
+    dominators, summary), N-th in order of first use: it is loaded from the cache in the
+    background while the snapshot is parsed, in that order (see `preload`)."""
     decorate = numba.njit(**{"cache": True, "nogil": True, **options})
     if not after_parse:
         return decorate  # type: ignore[no-any-return]
 
     def register(func: Callable[..., Any]) -> Any:
         kernel = decorate(func)
-        _AFTER_PARSE.append(kernel)
+        _AFTER_PARSE.append((after_parse, kernel))
         return kernel
 
     return register
@@ -189,13 +190,14 @@ def preload() -> None:
 
     Loading a cached kernel is no compile, but it still costs 10-40 ms each (reading, linking):
     0.2-0.3 s for what a summary runs, paid on the first call. Started when a snapshot starts
-    parsing, it happens on the other core; a kernel called before it is loaded waits for
-    numba's compile lock and finds it there. Only signatures already in the cache are
+    parsing, it happens on the other core, in the order the kernels are first called; one
+    called before it is loaded waits for numba's compile lock and finds it there. Only signatures already in the cache are
     loaded: a stale or empty cache compiles on first call, as usual.
     `LEAKSLEUTH_PRELOAD=0` turns it off (to measure what it gains)."""
     global _preloading
     if _preloading is None and _AFTER_PARSE and os.environ.get("LEAKSLEUTH_PRELOAD", "1") != "0":
-        _preloading = threading.Thread(target=_load, args=(list(_AFTER_PARSE),), name="leaksleuth-preload", daemon=True)
+        kernels = [kernel for _, kernel in sorted(_AFTER_PARSE, key=lambda ranked: ranked[0])]
+        _preloading = threading.Thread(target=_load, args=(kernels,), name="leaksleuth-preload", daemon=True)
         _preloading.start()
 
 

@@ -114,7 +114,7 @@ def _scan_uint_array(buf, start, end, out, out8, field_rows, field, record, valu
     return i, field, record, value, in_number, _MORE
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=2)
 def _index_strings(raw, start, end, special):  # type: ignore[no-untyped-def]
     """Find the strings of a JSON array of strings in raw (the array's exact bytes).
 
@@ -176,7 +176,7 @@ def _index_strings(raw, start, end, special):  # type: ignore[no-untyped-def]
     return count, n
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=1)
 def _scan_json_value(buf, start, end, depth, in_string, escaped):  # type: ignore[no-untyped-def]
     """Find the end of a JSON array/object that started before `start` (depth ≥ 1 on entry).
 
@@ -742,7 +742,7 @@ def _load(stream: _Stream, script_urls: dict[int, str] | None) -> HeapSnapshot:
 _PAST_END, _NOT_A_NODE, _TO_ROOT = 1, 2, 3
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=3)
 def _to_ordinals(edge_to, fields, end):  # type: ignore[no-untyped-def]
     """Flat node offsets → node ordinals in place; (index, problem) of the first bad one, or
     (-1, 0)."""

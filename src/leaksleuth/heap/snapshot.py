@@ -116,7 +116,7 @@ class StringTable(Sequence[str]):
         return f"<StringTable of {len(self)} strings>"
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=11)
 def _class_keys(node_type, node_name, named, n_strings, keys):  # type: ignore[no-untyped-def]
     for i in range(node_type.shape[0]):
         t = node_type[i]

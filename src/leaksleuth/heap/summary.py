@@ -41,7 +41,7 @@ class HeapSummary:
         }
 
 
-@njit(cache=True, nogil=True, after_parse=True)
+@njit(cache=True, nogil=True, after_parse=12)
 def _class_totals(keys, counted, self_size, n_keys):  # type: ignore[no-untyped-def]
     """Per class key, over counted nodes: count, self size and the first node (-1: none)."""
     counts = np.zeros(n_keys, dtype=np.int64)

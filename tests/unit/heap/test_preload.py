@@ -21,8 +21,9 @@ load_snapshot(sys.argv[1])
 if jit._preloading is not None:
     jit._preloading.join()
 print(json.dumps({
-    "loaded": sorted(k.py_func.__qualname__ for k in jit._AFTER_PARSE if k.overloads),
-    "kernels": sorted(k.py_func.__qualname__ for k in jit._AFTER_PARSE),
+    "loaded": sorted(k.py_func.__qualname__ for _, k in jit._AFTER_PARSE if k.overloads),
+    "kernels": sorted(k.py_func.__qualname__ for _, k in jit._AFTER_PARSE),
+    "ranks": sorted(rank for rank, _ in jit._AFTER_PARSE),
     "compiled": jit.compiled_now(),
 }))
 """
@@ -47,6 +48,7 @@ def test_after_parse_kernels_load_during_the_parse_without_compiling(tmp_path: P
     result = _probe(snapshot)
     assert {"_preorder", "_semi_nca", "_class_retained", "_class_totals"} <= set(result["kernels"])  # type: ignore[arg-type]
     assert result["loaded"] == result["kernels"]
+    assert result["ranks"] == list(range(1, len(result["kernels"]) + 1))  # type: ignore[arg-type]
     assert result["compiled"] == {}
 
 
