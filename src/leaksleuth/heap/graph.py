@@ -301,15 +301,26 @@ def _to_ordinals(idom_pre, vertex, count, root, idom):  # type: ignore[no-untype
         idom[vertex[w]] = vertex[idom_pre[w]]
 
 
-def preorder(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """The dominator pass's DFS: (dfn, vertex, parent, virtual, count), see _preorder."""
-    n = snap.node_count
-    weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
+def _dfs_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Room for the DFS: (strong, dfn, vertex, parent, virtual), not yet written."""
     strong, virtual = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
     dfn, vertex, parent = (np.empty(n, dtype=np.int32) for _ in range(3))
+    return strong, dfn, vertex, parent, virtual
+
+
+def _run_dfs(snap: HeapSnapshot, strong: np.ndarray, dfn: np.ndarray, vertex: np.ndarray, parent: np.ndarray,
+             virtual: np.ndarray) -> int:
+    weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
     _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, strong)
-    count = _preorder(snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, strong, dfn, vertex, parent, virtual)
-    return dfn, vertex, parent, virtual, int(count)
+    return int(_preorder(snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT, strong, dfn, vertex,
+                         parent, virtual))
+
+
+def preorder(snap: HeapSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The dominator pass's DFS: (dfn, vertex, parent, virtual, count), see _preorder."""
+    strong, dfn, vertex, parent, virtual = _dfs_arrays(snap.node_count)
+    count = _run_dfs(snap, strong, dfn, vertex, parent, virtual)
+    return dfn, vertex, parent, virtual, count
 
 
 def dominators(snap: HeapSnapshot) -> np.ndarray:
@@ -324,14 +335,12 @@ def dominators(snap: HeapSnapshot) -> np.ndarray:
             raise SnapshotError(f"{snap.path}: graphs over 2^32 edges are not supported")
         n = snap.node_count
         weak, shortcut = snap.edge_type_code("weak"), snap.edge_type_code("shortcut")
-        strong, virtual = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
-        dfn, vertex, parent = (np.empty(n, dtype=np.int32) for _ in range(3))
+        strong, dfn, vertex, parent, virtual = _dfs_arrays(n)
         result = np.empty(n + 1, dtype=np.int32)  # first the predecessor index, then the idom
         forest = np.empty((n, 2), dtype=np.int32)
         edges = (snap.first_edge, snap.edge_to, snap.edge_type, weak, shortcut, ROOT)
         with Prefault([[strong], [dfn], [vertex, parent, virtual], [result], [forest]]):
-            _strongly_retained(snap.edge_to, snap.edge_type, weak, shortcut, strong)
-            count = int(_preorder(*edges, strong, dfn, vertex, parent, virtual))
+            count = _run_dfs(snap, strong, dfn, vertex, parent, virtual)
             del strong
             extra = np.flatnonzero(virtual[:count])
             owned = int(extra[0]) if len(extra) else count  # reached from the root itself
