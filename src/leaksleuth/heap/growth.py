@@ -170,16 +170,6 @@ def _system_names(snap: HeapSnapshot) -> np.ndarray:
     return result
 
 
-def _edges_from(snap: HeapSnapshot, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(source node, edge index) of every edge out of `nodes`, without a loop over them."""
-    starts = snap.first_edge[nodes]
-    counts = snap.first_edge[nodes + 1] - starts
-    total = int(counts.sum())
-    sources = np.repeat(nodes, counts)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return sources, np.repeat(starts, counts) + offsets
-
-
 def _bill_metadata(
     snap: HeapSnapshot, is_new: np.ndarray, anchor: np.ndarray, charged: np.ndarray, system: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +196,8 @@ def _bill_metadata(
     for depth in range(METADATA_DEPTH):
         if not len(frontier):
             break
-        sources, edges = _edges_from(snap, frontier)
+        positions, edges = snap.edges_of(frontier)
+        sources = frontier[positions]
         targets = snap.edge_to[edges].astype(np.int64)
         # names only below metadata (a descriptor array's keys), not an object's own strings
         wanted = metadata[targets] | names[targets] if depth else metadata[targets]

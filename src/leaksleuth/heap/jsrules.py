@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from leaksleuth.heap.snapshot import HeapSnapshot
+from leaksleuth.heap.snapshot import INDEXED_EDGE_TYPES, HeapSnapshot
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
 _NAME_KEYS = ("name", "_componentTag", "__file")  # __file: set by vue-loader in dev builds
@@ -98,15 +98,8 @@ def _has_property(snap: HeapSnapshot, ordinals: np.ndarray, name: str) -> np.nda
         wanted = snap.strings.index(name)
     except ValueError:
         return found
-    starts = snap.first_edge[ordinals]
-    counts = snap.first_edge[ordinals + 1] - starts
-    owner = np.repeat(np.arange(len(ordinals)), counts)
-    edges = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
-    indexed = np.zeros(max(len(snap.edge_type_names), 256), dtype=bool)
-    for kind in ("element", "hidden"):
-        if kind in snap.edge_type_names:
-            indexed[snap.edge_type_names.index(kind)] = True
-    named = (snap.edge_name_or_index[edges] == wanted) & ~indexed[snap.edge_type[edges]]
+    owner, edges = snap.edges_of(ordinals)
+    named = (snap.edge_name_or_index[edges] == wanted) & ~snap.edges_have_index(edges)
     found[owner[named]] = True
     return found
 
@@ -151,7 +144,7 @@ def edge_text(snap: HeapSnapshot, edge: int, *, clustered: bool) -> str:
     for a closure's variable; "" for V8 internals a reader does not need."""
     kind = snap.edge_type_names[int(snap.edge_type[edge])]
     name = snap.edge_name(edge)
-    if kind in ("element", "hidden") or (kind == "internal" and name.isdigit()):
+    if kind in INDEXED_EDGE_TYPES or (kind == "internal" and name.isdigit()):
         if kind == "hidden" and not clustered:
             return ""
         return "[]" if clustered else f"[{name}]"

@@ -30,7 +30,7 @@ import numpy as np
 from leaksleuth.errors import SnapshotError
 from leaksleuth.heap.jit import njit, preload
 from leaksleuth.heap.prefault import Prefault
-from leaksleuth.heap.snapshot import HeapSnapshot, Locations, StringTable
+from leaksleuth.heap.snapshot import INDEXED_EDGE_TYPES, HeapSnapshot, Locations, StringTable
 
 CHUNK_BYTES = 16 * 1024 * 1024
 HEADER_MAX_BYTES = 16 * 1024 * 1024
@@ -44,7 +44,6 @@ _NODE_FIELDS_KEPT = ("type", "name", "id", "self_size", "edge_count", "detachedn
 _EDGE_FIELDS_REQUIRED = ("type", "name_or_index", "to_node")
 _LOCATION_FIELDS_REQUIRED = ("object_index", "script_id", "line", "column")
 _NARROW = ("type", "detachedness")  # small codes: one byte per entry
-_INDEXED_EDGE_TYPES = ("element", "hidden")  # their name_or_index is a number, not a string
 MAX_NODES = 2**31 - 1  # the graph kernels keep node ordinals in int32
 MAX_EDGES = 2**32 - 1  # ... and edge rows in uint32
 _OVERFLOW_DIGITS_SHOWN = 20
@@ -816,7 +815,7 @@ def _check_graph(
         # only edges of string-named types must point into the string table
         named = np.ones(256, dtype=bool)
         for code, name in enumerate(edge_types[:256]):
-            named[code] = name not in _INDEXED_EDGE_TYPES
+            named[code] = name not in INDEXED_EDGE_TYPES
         wrong = named[edge_type] & (edge_name >= n_strings)
         if wrong.any():
             e = _first(wrong)

@@ -18,6 +18,7 @@ import numpy as np
 from leaksleuth.heap.jit import njit
 
 ROOT = 0
+INDEXED_EDGE_TYPES = ("element", "hidden")  # their name_or_index is a number, not a string
 
 # DevTools' className() for node types whose instances are not told apart by name.
 _TYPE_CLASS_NAMES = {"hidden": "(system)", "code": "(compiled code)"}
@@ -195,7 +196,22 @@ class HeapSnapshot:
 
     def edge_has_index(self, edge: int) -> bool:
         """Element and hidden edges carry a number instead of a name."""
-        return self.edge_type_names[int(self.edge_type[edge])] in ("element", "hidden")
+        return self.edge_type_names[int(self.edge_type[edge])] in INDEXED_EDGE_TYPES
+
+    def edges_have_index(self, edges: np.ndarray) -> np.ndarray:
+        """edge_has_index of many edges at once."""
+        table = np.zeros(max(len(self.edge_type_names), 256), dtype=bool)  # every possible code
+        table[[code for code, name in enumerate(self.edge_type_names) if name in INDEXED_EDGE_TYPES]] = True
+        mask: np.ndarray = table[self.edge_type[edges]]
+        return mask
+
+    def edges_of(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in `nodes`, edge index) of every edge out of `nodes`, without a loop."""
+        starts = self.first_edge[nodes]
+        counts = self.first_edge[nodes + 1] - starts
+        positions = np.repeat(np.arange(len(nodes)), counts)
+        offsets = np.arange(len(positions), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        return positions, np.repeat(starts, counts) + offsets
 
     def edge_name(self, edge: int) -> str:
         value = int(self.edge_name_or_index[edge])
